@@ -1,0 +1,34 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+#[cfg(not(unix))]
+compile_error!(
+    "lockfile supports Unix only for now: it needs O_NOFOLLOW and (dev, inode) \
+     file identity, which std does not offer on this platform"
+);
+
+mod acquire;
+mod context;
+mod error;
+mod held;
+mod lock_file;
+mod locked_file;
+mod mode;
+mod open;
+mod options;
+mod template;
+mod wait;
+
+pub use context::LockedContext;
+pub use error::LockError;
+pub use lock_file::LockFile;
+pub use locked_file::LockedFile;
+pub use options::LockOptions;
+
+/// Not public API: what the `lockfile-macros` expansions call. May change in any
+/// release without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{LockError, LockOptions, LockedContext};
+    pub use std::time::Duration;
+}

@@ -1,0 +1,225 @@
+//! `LockOptions`: every choice about how to lock, in one builder.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::acquire::Wait;
+use crate::open::DEFAULT_MODE;
+use crate::template::Template;
+use crate::{LockError, LockFile, LockedContext, LockedFile};
+
+/// How to take a lock: how long to wait, what to write, which mode new files get.
+///
+/// Defaults: wait forever, template `"{pid}"`, mode `0o644` (less the umask).
+/// Set what you need, then take a [`LockFile`], a [`LockedContext`] or a
+/// [`LockedFile`] with it; the options can be reused.
+///
+/// # Waiting
+///
+/// Waiting forever blocks in the kernel and uses no CPU. A finite timeout tries
+/// once, then waits in a helper thread that blocks in the kernel too, so the lock
+/// is taken the moment it is released, not at the next poll. [`Duration::ZERO`]
+/// means a single try, failing with [`LockError::Contended`]; a timeout too large
+/// to add to the current time (e.g. [`Duration::MAX`]) means forever.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use lockfile::LockOptions;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("deploy.lock");
+/// let opts = LockOptions::new()
+///     .timeout(Duration::from_secs(5))
+///     .content_template("{pid};{hostname}");
+/// let lock = opts.lock(&path)?;
+/// lock.close()?;
+/// # Ok::<(), lockfile::LockError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LockOptions {
+    wait: Wait,
+    template: String,
+    mode: u32,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LockOptions {
+    /// The defaults: wait forever, template `"{pid}"`, mode `0o644`.
+    ///
+    /// ```
+    /// let opts = lockfile::LockOptions::new();
+    /// # let _ = opts;
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            wait: Wait::Forever,
+            template: "{pid}".to_owned(),
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// Gives up after `timeout` with [`LockError::Timeout`]; zero means one try.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let one_try = lockfile::LockOptions::new().timeout(Duration::ZERO);
+    /// # let _ = one_try;
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.wait = Wait::For(timeout);
+        self
+    }
+
+    /// Waits as long as it takes (the default), undoing [`timeout`](Self::timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = lockfile::LockOptions::new().timeout(Duration::ZERO).wait_forever();
+    /// # let _ = opts;
+    /// ```
+    #[must_use]
+    pub fn wait_forever(mut self) -> Self {
+        self.wait = Wait::Forever;
+        self
+    }
+
+    /// What the lock file says while held: `{pid}`, `{hostname}`, literal text,
+    /// and `{{`/`}}` for braces. It is checked when a lock is taken, before any
+    /// file is touched; anything else in braces is [`LockError::InvalidTemplate`].
+    ///
+    /// ```
+    /// let opts = lockfile::LockOptions::new().content_template("{pid};{hostname}");
+    /// # let _ = opts;
+    /// ```
+    #[must_use]
+    pub fn content_template(mut self, template: impl Into<String>) -> Self {
+        self.template = template.into();
+        self
+    }
+
+    /// Permission bits for a lock file this creates, before the umask is applied
+    /// (default `0o644`). An existing file keeps its mode.
+    ///
+    /// ```
+    /// let private = lockfile::LockOptions::new().mode(0o600);
+    /// # let _ = private;
+    /// ```
+    #[cfg(unix)]
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Locks exactly `path`, waiting as configured.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidTemplate`] before anything is touched; then
+    /// [`LockError::Contended`] (zero timeout), [`LockError::Timeout`],
+    /// [`LockError::WouldDeadlock`] if this thread holds the lock,
+    /// [`LockError::UnsafePath`] or [`LockError::Io`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let lock = lockfile::LockOptions::new().lock(dir.path().join("exact.lock"))?;
+    /// assert!(lock.path().ends_with("exact.lock"));
+    /// # Ok::<(), lockfile::LockError>(())
+    /// ```
+    pub fn lock(&self, path: impl AsRef<Path>) -> Result<LockFile, LockError> {
+        let path = path.as_ref();
+        let template = self.parse_template(path)?;
+        LockFile::lock(path, &template, self.wait, self.mode)
+    }
+
+    /// Locks `name` + `".lock"`, like zc.lockfile's `LockedContext`.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let guard = lockfile::LockOptions::new().locked_context(dir.path().join("job"))?;
+    /// assert!(guard.path().ends_with("job.lock"));
+    /// # Ok::<(), lockfile::LockError>(())
+    /// ```
+    pub fn locked_context(&self, name: impl AsRef<Path>) -> Result<LockedContext, LockError> {
+        self.lock(with_lock_suffix(name.as_ref()))
+            .map(LockedContext::from_lock)
+    }
+
+    /// Locks `path` + `".lock"`, then opens `path` in a Python `open()` mode.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidMode`] before anything is touched; then as
+    /// [`lock`](Self::lock); then [`LockError::Io`] naming `path` if it cannot be
+    /// opened, with the lock already released.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut log = lockfile::LockOptions::new().locked_file(dir.path().join("log"), "a")?;
+    /// writeln!(log, "one line, whole")?;
+    /// log.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn locked_file(&self, path: impl AsRef<Path>, mode: &str) -> Result<LockedFile, LockError> {
+        let path = path.as_ref();
+        let options = crate::mode::parse(mode).ok_or_else(|| LockError::InvalidMode {
+            path: path.to_path_buf(),
+            mode: mode.to_owned(),
+        })?;
+        self.locked_file_with_options(path, &options)
+    }
+
+    /// Locks `path` + `".lock"`, then opens `path` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`locked_file`](Self::locked_file), without the mode check.
+    ///
+    /// ```
+    /// use std::fs::OpenOptions;
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut create = OpenOptions::new();
+    /// create.write(true).create(true);
+    /// let file = lockfile::LockOptions::new()
+    ///     .locked_file_with_options(dir.path().join("state"), &create)?;
+    /// # Ok::<(), lockfile::LockError>(())
+    /// ```
+    pub fn locked_file_with_options(
+        &self,
+        path: impl AsRef<Path>,
+        options: &OpenOptions,
+    ) -> Result<LockedFile, LockError> {
+        let path = path.as_ref();
+        let lock = self.lock(with_lock_suffix(path))?;
+        LockedFile::open_locked(path, options, lock)
+    }
+
+    fn parse_template(&self, path: &Path) -> Result<Template, LockError> {
+        Template::parse(&self.template).map_err(|bad| LockError::InvalidTemplate {
+            path: path.to_path_buf(),
+            template: self.template.clone(),
+            placeholder: bad.0,
+        })
+    }
+}
+
+/// `name` + `".lock"`, appended to the last component (`a/b` → `a/b.lock`).
+pub(crate) fn with_lock_suffix(name: &Path) -> PathBuf {
+    let mut path = name.as_os_str().to_owned();
+    path.push(".lock");
+    PathBuf::from(path)
+}
