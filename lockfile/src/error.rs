@@ -52,6 +52,12 @@ pub enum LockError {
         holder: Option<String>,
     },
     /// This thread already holds this lock file, so waiting for it would never end.
+    ///
+    /// "Holds" means the lock was taken on this thread and is not yet released,
+    /// whatever path reached the file. A guard taken here and then moved to another
+    /// thread still counts as this thread's until it is dropped or closed: the
+    /// crate cannot see the move, and reports the wait as a deadlock rather than
+    /// risk one.
     WouldDeadlock {
         /// The lock file.
         path: PathBuf,

@@ -1,0 +1,220 @@
+//! Locks between threads of one process (semantics 1, 10 and 11).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lockfile::{LockError, LockFile, LockOptions, LockedContext};
+
+#[test]
+fn same_thread_one_try_is_contended() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let _held = LockFile::new(&path).unwrap();
+    assert!(matches!(
+        LockFile::new(&path),
+        Err(LockError::Contended { .. })
+    ));
+}
+
+#[test]
+fn same_thread_waiting_fails_at_once_with_would_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let _held = LockedContext::new(&name).unwrap();
+    for wait in [None, Some(Duration::from_secs(60)), Some(Duration::MAX)] {
+        let started = Instant::now();
+        let result = match wait {
+            None => LockedContext::new(&name),
+            Some(timeout) => LockedContext::with_timeout(&name, timeout),
+        };
+        match result {
+            Err(LockError::WouldDeadlock { path }) => assert_eq!(path, dir.path().join("job.lock")),
+            other => panic!("{wait:?}: expected WouldDeadlock, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "it waited");
+    }
+}
+
+#[test]
+fn would_deadlock_sees_through_another_path_to_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let _held = LockFile::new(&path).unwrap();
+    let other_spelling = dir.path().join(".").join("lock");
+    let err = LockOptions::new().lock(&other_spelling).unwrap_err();
+    assert!(matches!(err, LockError::WouldDeadlock { .. }), "{err:?}");
+}
+
+/// Locks `path` on another thread, writing `template`, and holds it until told
+/// to release it. (A guard taken here and moved there would still count as this
+/// thread's: see `LockError::WouldDeadlock`.)
+fn hold_on_other_thread(
+    path: &Path,
+    template: &'static str,
+) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let path = path.to_path_buf();
+    let (release, released) = mpsc::channel::<()>();
+    let (taken, is_taken) = mpsc::channel();
+    let holder = thread::spawn(move || {
+        let lock = LockFile::with_content_template(path, template).unwrap();
+        taken.send(()).unwrap();
+        released.recv().unwrap();
+        lock.close().unwrap();
+    });
+    is_taken.recv().unwrap();
+    (release, holder)
+}
+
+#[test]
+fn another_thread_waits_forever_and_gets_it_on_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let (release, holder) = hold_on_other_thread(&dir.path().join("job.lock"), "{pid}");
+    let (got, got_it) = mpsc::channel();
+    let waiter = {
+        let name = name.clone();
+        thread::spawn(move || {
+            let guard = LockedContext::new(&name).unwrap();
+            got.send(Instant::now()).unwrap();
+            guard.close().unwrap();
+        })
+    };
+    assert!(
+        got_it.recv_timeout(Duration::from_millis(300)).is_err(),
+        "waiter did not wait"
+    );
+    let released_at = Instant::now();
+    release.send(()).unwrap();
+    let acquired_at = got_it.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(acquired_at >= released_at);
+    holder.join().unwrap();
+    waiter.join().unwrap();
+}
+
+#[test]
+fn timeout_elapses_while_another_thread_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let (release, holder) = hold_on_other_thread(&path, "holder-thread");
+    let timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let err = LockOptions::new().timeout(timeout).lock(&path).unwrap_err();
+    let elapsed = started.elapsed();
+    match &err {
+        LockError::Timeout {
+            path: p,
+            waited,
+            holder,
+        } => {
+            assert_eq!(p, &path);
+            assert!(*waited >= timeout, "{waited:?}");
+            assert_eq!(holder.as_deref(), Some("holder-thread"));
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(
+        elapsed >= timeout && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("Couldn't lock '{}' within", path.display())),
+        "{message}"
+    );
+    assert!(message.ends_with(": held by holder-thread"), "{message}");
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    // The helper that was still blocked releases what it gets: the lock is free.
+    let lock = LockOptions::new()
+        .timeout(Duration::from_secs(30))
+        .lock(&path)
+        .unwrap();
+    lock.close().unwrap();
+}
+
+#[test]
+fn timed_waiter_gets_the_lock_when_released_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let (release, holder) = hold_on_other_thread(&path, "{pid}");
+    let waiter = {
+        let path = path.clone();
+        thread::spawn(move || {
+            LockOptions::new()
+                .timeout(Duration::from_secs(60))
+                .lock(&path)
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    release.send(()).unwrap();
+    let lock = waiter.join().unwrap().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!(" {}\n", std::process::id())
+    );
+    holder.join().unwrap();
+    // The waiter's thread took it: this thread may take it only after release.
+    assert!(matches!(
+        LockFile::new(&path),
+        Err(LockError::Contended { .. })
+    ));
+    drop(lock);
+    LockFile::new(&path).unwrap();
+}
+
+#[test]
+fn zero_timeout_is_one_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let (release, holder) = hold_on_other_thread(&path, "{pid}");
+    let err = LockOptions::new()
+        .timeout(Duration::ZERO)
+        .lock(&path)
+        .unwrap_err();
+    assert!(matches!(err, LockError::Contended { .. }), "{err:?}");
+    release.send(()).unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn max_timeout_means_forever_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let (release, holder) = hold_on_other_thread(&path, "{pid}");
+    let waiter = {
+        let path = path.clone();
+        thread::spawn(move || LockOptions::new().timeout(Duration::MAX).lock(&path))
+    };
+    thread::sleep(Duration::from_millis(100));
+    assert!(!waiter.is_finished());
+    release.send(()).unwrap();
+    waiter.join().unwrap().unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn many_timed_waiters_each_get_the_lock_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let (release, holder) = hold_on_other_thread(&path, "{pid}");
+    let waiters: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            thread::spawn(move || {
+                let lock = LockOptions::new()
+                    .timeout(Duration::from_secs(60))
+                    .lock(&path)?;
+                thread::sleep(Duration::from_millis(5));
+                lock.close()
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    release.send(()).unwrap();
+    for waiter in waiters {
+        waiter.join().unwrap().unwrap();
+    }
+    holder.join().unwrap();
+}
