@@ -25,7 +25,7 @@ use crate::{LockError, LockFile, LockOptions};
 ///     // ... do_something() while no other process can ...
 /// } // released here
 /// assert!(dir.path().join("description.lock").exists());
-/// # Ok::<(), lockfile::LockError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct LockedContext {
@@ -44,7 +44,7 @@ impl LockedContext {
     /// # let dir = tempfile::tempdir()?;
     /// let guard = lockfile::LockedContext::new(dir.path().join("description"))?;
     /// guard.close()?;
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(name: impl AsRef<Path>) -> Result<Self, LockError> {
         LockOptions::new().locked_context(name)
@@ -60,7 +60,7 @@ impl LockedContext {
     /// use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
     /// let guard = lockfile::LockedContext::with_timeout(dir.path().join("job"), Duration::from_millis(200))?;
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_timeout(name: impl AsRef<Path>, timeout: Duration) -> Result<Self, LockError> {
         LockOptions::new().timeout(timeout).locked_context(name)
@@ -76,7 +76,7 @@ impl LockedContext {
     /// # let dir = tempfile::tempdir()?;
     /// let guard = lockfile::LockedContext::new(dir.path().join("job"))?;
     /// assert_eq!(guard.path(), dir.path().join("job.lock"));
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
         self.lock.path()
@@ -91,7 +91,7 @@ impl LockedContext {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// lockfile::LockedContext::new(dir.path().join("job"))?.close()?;
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(self) -> Result<(), LockError> {
         self.lock.close()

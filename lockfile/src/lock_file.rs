@@ -61,7 +61,7 @@ impl LockFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// let lock = lockfile::LockFile::new(dir.path().join("lock"))?;
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(path: impl AsRef<Path>) -> Result<Self, LockError> {
         Self::lock(
@@ -124,7 +124,7 @@ impl LockFile {
     /// let path = dir.path().join("lock");
     /// let lock = lockfile::LockFile::new(&path)?;
     /// assert_eq!(lock.path(), path);
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
         &self.path
@@ -146,7 +146,7 @@ impl LockFile {
     /// # let path = dir.path().join("lock");
     /// lockfile::LockFile::new(&path)?.close()?;
     /// lockfile::LockFile::new(&path)?.close()?; // free again at once
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(mut self) -> Result<(), LockError> {
         self.release().map_err(|err| LockError::io(&self.path, err))

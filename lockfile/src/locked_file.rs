@@ -82,7 +82,7 @@ impl LockedFile {
     /// let mut read_write = OpenOptions::new();
     /// read_write.read(true).write(true).create(true);
     /// let f = lockfile::LockedFile::open_with_options(dir.path().join("db"), &read_write)?;
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_with_options(
         path: impl AsRef<Path>,
@@ -113,7 +113,7 @@ impl LockedFile {
     /// # let path = dir.path().join("data");
     /// let f = lockfile::LockedFile::open(&path, "w")?;
     /// assert_eq!(f.path(), path);
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
         &self.path
@@ -125,7 +125,7 @@ impl LockedFile {
     /// # let dir = tempfile::tempdir()?;
     /// let f = lockfile::LockedFile::open(dir.path().join("data"), "w")?;
     /// assert_eq!(f.lock_path(), dir.path().join("data.lock"));
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn lock_path(&self) -> &Path {
         self.lock.path()

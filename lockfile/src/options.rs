@@ -36,7 +36,7 @@ use crate::{LockError, LockFile, LockedContext, LockedFile};
 ///     .content_template("{pid};{hostname}");
 /// let lock = opts.lock(&path)?;
 /// lock.close()?;
-/// # Ok::<(), lockfile::LockError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LockOptions {
@@ -133,7 +133,7 @@ impl LockOptions {
     /// # let dir = tempfile::tempdir()?;
     /// let lock = lockfile::LockOptions::new().lock(dir.path().join("exact.lock"))?;
     /// assert!(lock.path().ends_with("exact.lock"));
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn lock(&self, path: impl AsRef<Path>) -> Result<LockFile, LockError> {
         let path = path.as_ref();
@@ -151,7 +151,7 @@ impl LockOptions {
     /// # let dir = tempfile::tempdir()?;
     /// let guard = lockfile::LockOptions::new().locked_context(dir.path().join("job"))?;
     /// assert!(guard.path().ends_with("job.lock"));
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn locked_context(&self, name: impl AsRef<Path>) -> Result<LockedContext, LockError> {
         self.lock(with_lock_suffix(name.as_ref()))
@@ -196,7 +196,7 @@ impl LockOptions {
     /// create.write(true).create(true);
     /// let file = lockfile::LockOptions::new()
     ///     .locked_file_with_options(dir.path().join("state"), &create)?;
-    /// # Ok::<(), lockfile::LockError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn locked_file_with_options(
         &self,

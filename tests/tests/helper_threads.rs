@@ -1,0 +1,48 @@
+//! Timed waits leave at most one helper thread per lock file (semantic 10).
+//!
+//! Its own test binary, with one test, so no other test's threads are counted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use lockfile::{LockError, LockedContext};
+use support::{Holder, PATIENCE, thread_count};
+
+#[test]
+fn a_hundred_timeouts_leave_one_helper_which_exits_on_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let holder = Holder::locked(&["context", name.to_str().unwrap()]);
+    // The holder's output reader is one thread of ours; count from here.
+    let before = thread_count();
+    for attempt in 0..100 {
+        let err = LockedContext::with_timeout(&name, Duration::from_millis(5)).unwrap_err();
+        assert!(
+            matches!(err, LockError::Timeout { .. }),
+            "attempt {attempt}: {err:?}"
+        );
+    }
+    let during = thread_count();
+    assert!(
+        during <= before + 1,
+        "{before} threads before, {during} after 100 timeouts"
+    );
+
+    // A zero timeout is one try: no thread at all.
+    let started = thread_count();
+    let err = LockedContext::with_timeout(&name, Duration::ZERO).unwrap_err();
+    assert!(matches!(err, LockError::Contended { .. }), "{err:?}");
+    assert_eq!(thread_count(), started);
+
+    holder.release();
+    // The blocked helper gets the lock, finds nobody waiting, drops it and exits;
+    // the holder's output reader ends with the holder.
+    let settled = before - 1;
+    let deadline = Instant::now() + PATIENCE;
+    while thread_count() > settled && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(thread_count(), settled, "the helper thread did not exit");
+    LockedContext::with_timeout(&name, Duration::ZERO).unwrap();
+}

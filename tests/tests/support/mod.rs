@@ -1,0 +1,132 @@
+//! Driving the `holder` helper process from tests.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+/// Generous: these bound a hang, they do not measure speed.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The helper binary, built by cargo for this package's tests.
+pub fn holder_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_holder"));
+    command.args(args);
+    command
+}
+
+/// A running `holder` process, whose output lines arrive on a channel.
+pub struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl Holder {
+    /// Starts `holder ARGS` without waiting for it to lock.
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = holder_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn holder");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
+    }
+
+    /// Starts `holder ARGS` and waits until it holds the lock.
+    pub fn locked(args: &[&str]) -> Self {
+        let mut holder = Self::spawn(args);
+        holder.expect_line("locked");
+        holder
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line it prints, or `None` if none comes within `wait`.
+    pub fn next_line(&mut self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    pub fn expect_line(&mut self, expected: &str) {
+        let line = self.next_line(PATIENCE);
+        assert_eq!(line.as_deref(), Some(expected), "holder {}", self.pid());
+    }
+
+    /// Tells it to release, and waits until it has.
+    pub fn release(mut self) {
+        drop(self.stdin.take());
+        self.expect_line("released");
+        assert!(self.child.wait().unwrap().success());
+    }
+
+    /// SIGKILLs it mid-hold and reaps it.
+    pub fn kill(mut self) -> ExitStatus {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// Waits for it to exit (after an error, say).
+    pub fn wait(mut self) -> ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+/// One try by another process: takes and releases at once, or reports why not.
+pub fn try_lock_elsewhere(path: &Path) -> Output {
+    holder_command(&["lock", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Whether util-linux `flock(1)` is here; `.ci/run` installs it.
+pub fn have_flock() -> bool {
+    let found = Command::new("flock").arg("--version").output().is_ok();
+    if !found {
+        eprintln!("NOTICE: util-linux flock(1) not installed; skipping the flock(1) check");
+    }
+    found
+}
+
+/// The number of threads in this process.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Whether this process runs as root, which reads and writes any file.
+pub fn running_as_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    uid_line.split_whitespace().nth(2) == Some("0")
+}
+
+/// `holder ARGS` as the unprivileged user `nobody`, via util-linux `setpriv`.
+pub fn holder_as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_holder"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv (util-linux)")
+}
