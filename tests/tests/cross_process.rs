@@ -51,6 +51,8 @@ fn our_lock_excludes_another_process() {
         std::process::id()
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    // Semantic 7: the library itself logs nothing about a failure to acquire.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     lock.close().unwrap();
     let out = try_lock_elsewhere(&path);
     assert!(out.status.success(), "{out:?}");
