@@ -1,88 +1,103 @@
 //! Content templates: what a lock file says about its holder.
+//!
+//! The grammar is Python's `str.format` cut down to what zc.lockfile templates
+//! mean: `{pid}`, `{hostname}`, `{{`, `}}` and literal text. It is checked by a
+//! `const fn`, so `#[locked(content_template = "...")]` checks a literal template
+//! at compile time with the very function that checks it here at run time.
 
 use std::sync::OnceLock;
 
-/// A parsed content template, e.g. `{pid};{hostname}`.
+/// A template that passed [`find_invalid`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Template {
-    pieces: Vec<Piece>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Pid,
-    Hostname,
-}
+pub(crate) struct Template(String);
 
 /// The part of a template that is not a valid placeholder or escape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BadPlaceholder(pub(crate) String);
 
-impl Template {
-    /// Parses Python `str.format` syntax restricted to `{pid}`, `{hostname}`, `{{`
-    /// and `}}`: everything zc.lockfile's templates can use that means the same
-    /// thing here. Format specs (`{pid:>8}`) and conversions are rejected rather
-    /// than half-supported.
-    pub(crate) fn parse(template: &str) -> Result<Self, BadPlaceholder> {
-        let mut pieces = Vec::new();
-        let mut text = String::new();
-        let mut rest = template;
-        while let Some(at) = rest.find(['{', '}']) {
-            text.push_str(&rest[..at]);
-            let tail = &rest[at..];
-            if let Some(after) = tail.strip_prefix("{{") {
-                text.push('{');
-                rest = after;
-            } else if let Some(after) = tail.strip_prefix("}}") {
-                text.push('}');
-                rest = after;
-            } else if tail.starts_with('}') {
-                return Err(BadPlaceholder("}".to_owned()));
-            } else {
-                // An opening brace: the placeholder runs to the next brace of either
-                // kind, which must be its closing one.
-                let end = tail[1..].find(['{', '}']).map(|i| i + 1);
-                let Some(end) = end.filter(|&end| tail.as_bytes()[end] == b'}') else {
-                    let upto = end.unwrap_or(tail.len());
-                    return Err(BadPlaceholder(tail[..upto].to_owned()));
-                };
-                let piece = match &tail[1..end] {
-                    "pid" => Piece::Pid,
-                    "hostname" => Piece::Hostname,
-                    _ => return Err(BadPlaceholder(tail[..=end].to_owned())),
-                };
-                if !text.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+/// The byte range of the first piece of `template` that is neither text,
+/// `{pid}`, `{hostname}`, `{{` nor `}}`: `{foo}`, `{}`, `{pid:>8}`, an unclosed
+/// `{pid`, or a lone `}`. Format specs and conversions are rejected rather than
+/// half-supported.
+pub(crate) const fn find_invalid(template: &str) -> Option<(usize, usize)> {
+    let bytes = template.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let next = if at + 1 < bytes.len() { bytes[at + 1] } else { 0 };
+        match bytes[at] {
+            b'{' if next == b'{' => at += 2,
+            b'}' if next == b'}' => at += 2,
+            b'}' => return Some((at, at + 1)),
+            b'{' => {
+                let mut end = at + 1;
+                while end < bytes.len() && bytes[end] != b'{' && bytes[end] != b'}' {
+                    end += 1;
                 }
-                pieces.push(piece);
-                rest = &tail[end + 1..];
+                if end == bytes.len() || bytes[end] == b'{' {
+                    return Some((at, end));
+                }
+                if !is_name(bytes, at + 1, end) {
+                    return Some((at, end + 1));
+                }
+                at = end + 1;
             }
+            _ => at += 1,
         }
-        text.push_str(rest);
-        if !text.is_empty() {
-            pieces.push(Piece::Text(text));
+    }
+    None
+}
+
+/// Whether `bytes[start..end]` is `pid` or `hostname` (slicing is not const).
+const fn is_name(bytes: &[u8], start: usize, end: usize) -> bool {
+    const fn equals(bytes: &[u8], start: usize, end: usize, word: &[u8]) -> bool {
+        if end - start != word.len() {
+            return false;
         }
-        Ok(Self { pieces })
+        let mut i = 0;
+        while i < word.len() {
+            if bytes[start + i] != word[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+    equals(bytes, start, end, b"pid") || equals(bytes, start, end, b"hostname")
+}
+
+impl Template {
+    pub(crate) fn parse(template: &str) -> Result<Self, BadPlaceholder> {
+        match find_invalid(template) {
+            Some((start, end)) => Err(BadPlaceholder(template[start..end].to_owned())),
+            None => Ok(Self(template.to_owned())),
+        }
     }
 
     /// The default template, `{pid}`, as zc.lockfile has it.
     pub(crate) fn pid() -> Self {
-        Self {
-            pieces: vec![Piece::Pid],
-        }
+        Self("{pid}".to_owned())
     }
 
     /// The bytes zc.lockfile writes: a space, the rendered template, a newline.
     pub(crate) fn render(&self) -> String {
         let mut out = String::from(" ");
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Pid => out.push_str(&std::process::id().to_string()),
-                Piece::Hostname => out.push_str(hostname()),
+        let mut rest = self.0.as_str();
+        while let Some(at) = rest.find(['{', '}']) {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            // Valid by construction: each brace starts a placeholder or an escape.
+            if let Some(after) = rest.strip_prefix("{pid}") {
+                out.push_str(&std::process::id().to_string());
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("{hostname}") {
+                out.push_str(hostname());
+                rest = after;
+            } else {
+                out.push_str(&rest[..1]);
+                rest = &rest[2..];
             }
         }
+        out.push_str(rest);
         out.push('\n');
         out
     }
@@ -144,8 +159,19 @@ mod tests {
         assert_eq!(bad("{0}"), "{0}");
         assert_eq!(bad("{ pid }"), "{ pid }");
         assert_eq!(bad("{pid{hostname}}"), "{pid");
+        assert_eq!(bad("{pidx}"), "{pidx}");
+        assert_eq!(bad("{pi}"), "{pi}");
         assert_eq!(bad("pid}"), "}");
         assert_eq!(bad("{pid}}"), "}");
         assert_eq!(bad("{"), "{");
+        assert_eq!(bad("é{ü}"), "{ü}");
+    }
+
+    #[test]
+    fn is_usable_in_const_context() {
+        const VALID: bool = find_invalid("{pid};{hostname}").is_none();
+        const INVALID: Option<(usize, usize)> = find_invalid("ab{x}");
+        assert!(VALID);
+        assert_eq!(INVALID, Some((2, 5)));
     }
 }
