@@ -1,0 +1,142 @@
+//! The arguments both macros share: `NAME, timeout = "..", content_template = .., crate = ".."`.
+
+use std::time::Duration;
+
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::{Block, Expr, Ident, Lit, LitStr, Token, token};
+
+/// The keys after the name, for error messages.
+const KEYS: &str = "`timeout`, `content_template` or `crate`";
+
+/// Parsed lock arguments; every key is optional.
+pub(crate) struct LockArgs {
+    pub(crate) name: Expr,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) content_template: Option<Expr>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+/// `with_lock!`'s input: the lock arguments, then the block, last.
+pub(crate) struct WithLockInput {
+    pub(crate) args: LockArgs,
+    pub(crate) body: Block,
+}
+
+impl Parse for LockArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let args = parse_args(input, false)?;
+        Ok(args.0)
+    }
+}
+
+impl Parse for WithLockInput {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let (args, body) = parse_args(input, true)?;
+        let body = body.ok_or_else(|| {
+            input.error(
+                "with_lock! needs a block as its last argument: \
+                 `with_lock!(\"name\", timeout = \"5s\", { ... })`",
+            )
+        })?;
+        Ok(Self { args, body })
+    }
+}
+
+fn parse_args(
+    input: ParseStream<'_>,
+    block_allowed: bool,
+) -> syn::Result<(LockArgs, Option<Block>)> {
+    let name = parse_name(input)?;
+    let mut args = LockArgs {
+        name,
+        timeout: None,
+        content_template: None,
+        krate: None,
+    };
+    let mut body = None;
+    while !input.is_empty() {
+        input.parse::<Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        if block_allowed && input.peek(token::Brace) {
+            body = Some(input.parse()?);
+            if input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+            }
+            if !input.is_empty() {
+                return Err(input.error("unexpected tokens after the block, which must come last"));
+            }
+            break;
+        }
+        parse_key_value(input, &mut args)?;
+    }
+    Ok((args, body))
+}
+
+fn parse_name(input: ParseStream<'_>) -> syn::Result<Expr> {
+    let missing = "missing lock name: the first argument names the lock, \
+                   e.g. `#[locked(\"job\")]` or `with_lock!(\"job\", { ... })`";
+    if input.is_empty() || input.peek(token::Brace) {
+        return Err(input.error(missing));
+    }
+    if input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+        return Err(input.error(missing));
+    }
+    input.parse()
+}
+
+fn parse_key_value(input: ParseStream<'_>, args: &mut LockArgs) -> syn::Result<()> {
+    if !input.peek(Ident::peek_any) {
+        return Err(input.error(format!("expected {KEYS}")));
+    }
+    let key = input.call(Ident::parse_any)?;
+    input.parse::<Token![=]>()?;
+    let repeated = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
+    match key.to_string().as_str() {
+        "timeout" => {
+            if args.timeout.is_some() {
+                return Err(repeated());
+            }
+            args.timeout = Some(parse_duration(input)?);
+        }
+        "content_template" => {
+            if args.content_template.is_some() {
+                return Err(repeated());
+            }
+            args.content_template = Some(input.parse()?);
+        }
+        "crate" => {
+            if args.krate.is_some() {
+                return Err(repeated());
+            }
+            let path: LitStr = input.parse()?;
+            args.krate = Some(path.parse()?);
+        }
+        _ => {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("unknown key `{key}`: expected {KEYS}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A humantime duration string (`"500ms"`, `"5s"`, `"1m 30s"`), parsed now so a
+/// typo is a compile error on the literal rather than a surprise at run time.
+fn parse_duration(input: ParseStream<'_>) -> syn::Result<Duration> {
+    let expected = "expected a duration string such as \"500ms\", \"5s\" or \"1m 30s\"";
+    let lit = match input.parse::<Lit>() {
+        Ok(Lit::Str(lit)) => lit,
+        Ok(other) => return Err(syn::Error::new(other.span(), expected)),
+        Err(err) => return Err(syn::Error::new(err.span(), expected)),
+    };
+    humantime::parse_duration(&lit.value()).map_err(|err| {
+        syn::Error::new(
+            lit.span(),
+            format!("invalid duration {:?}: {err}; {expected}", lit.value()),
+        )
+    })
+}

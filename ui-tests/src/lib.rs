@@ -1,0 +1,1 @@
+//! Compile tests of the lockfile macros; see `tests/ui.rs`.
