@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Block, Expr, Ident, Lit, LitStr, Token, token};
@@ -34,7 +35,8 @@ impl Parse for WithLockInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let (args, body) = parse_args(input, true)?;
         let body = body.ok_or_else(|| {
-            input.error(
+            syn::Error::new(
+                Span::call_site(),
                 "with_lock! needs a block as its last argument: \
                  `with_lock!(\"name\", timeout = \"5s\", { ... })`",
             )
@@ -78,7 +80,10 @@ fn parse_args(
 fn parse_name(input: ParseStream<'_>) -> syn::Result<Expr> {
     let missing = "missing lock name: the first argument names the lock, \
                    e.g. `#[locked(\"job\")]` or `with_lock!(\"job\", { ... })`";
-    if input.is_empty() || input.peek(token::Brace) {
+    if input.is_empty() {
+        return Err(syn::Error::new(Span::call_site(), missing));
+    }
+    if input.peek(token::Brace) {
         return Err(input.error(missing));
     }
     if input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {

@@ -103,11 +103,13 @@ fn acquire(args: &LockArgs) -> TokenStream {
             quote!(.content_template(#template))
         }
     });
+    // Spanned on the name, so a name that is not a path is reported there.
+    let name = quote_spanned!(name.span()=> &(#name));
     quote! {
         #krate::__private::LockOptions::new()
             #timeout
             #template
-            .locked_context(&(#name))
+            .locked_context(#name)
     }
 }
 

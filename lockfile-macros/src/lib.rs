@@ -11,7 +11,80 @@ use syn::parse_macro_input;
 
 /// Runs a function while holding the lock file `NAME + ".lock"`.
 ///
-/// See `lockfile::locked` for the full documentation.
+/// ```text
+/// #[locked(NAME)]
+/// #[locked(NAME, timeout = "DURATION", content_template = TEMPLATE, crate = "PATH")]
+/// ```
+///
+/// - `NAME`: any expression whose reference is `AsRef<Path>`: a string literal, a
+///   `const`, `format!` of the function's own arguments, `self.dir.join("x")`.
+///   It is evaluated on every call, before the body; `.lock` is appended, as
+///   [`LockedContext`](https://docs.rs/lockfile/latest/lockfile/struct.LockedContext.html) does.
+/// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
+///   `"5s"`, `"1m 30s"`), parsed at compile time; `"0s"` is a single try. Without
+///   it the call waits as long as it takes.
+/// - `content_template`: what the lock file says, e.g. `"{pid};{hostname}"`. A
+///   string literal is checked at compile time; any other expression is checked
+///   when the lock is taken.
+/// - `crate`: the path to the `lockfile` crate, if it is re-exported under another
+///   name (default `::lockfile`).
+///
+/// Keys are optional and may come in any order; a repeated or unknown key, a bad
+/// duration or a bad literal template is a compile error on that token.
+///
+/// # What it expands to
+///
+/// The function keeps its signature, attributes, generics and `where` clause;
+/// its body gains one statement in front, and the guard drops when the body is
+/// left, however it is left: `return`, `?`, a panic, or the end.
+///
+/// ```
+/// # use std::path::Path;
+/// # use lockfile::{LockError, LockOptions};
+/// # use std::time::Duration;
+/// #[lockfile::locked(dir.join("deploy"), timeout = "5s")]
+/// fn deploy(dir: &Path) -> Result<u32, LockError> {
+///     Ok(42)
+/// }
+///
+/// // is the same as
+/// fn deploy_by_hand(dir: &Path) -> Result<u32, LockError> {
+///     let _guard = LockOptions::new()
+///         .timeout(Duration::from_secs(5))
+///         .locked_context(&(dir.join("deploy")))?;
+///     Ok(42)
+/// }
+/// # let tmp = tempfile::tempdir()?;
+/// # assert_eq!(deploy(tmp.path())?, deploy_by_hand(tmp.path())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # When the lock cannot be taken
+///
+/// A function whose return type's last path segment is `Result` (`Result<T, E>`,
+/// `io::Result<T>`, `anyhow::Result<T>`) returns `Err(E::from(lock_error))`, as
+/// `?` would; `E` needs `From<LockError>` (`io::Error` has it, and so does
+/// anything `Box<dyn Error>` or `anyhow::Error` can hold). A type alias with
+/// another last segment does not count. Any other function panics with the
+/// [`LockError`](https://docs.rs/lockfile/latest/lockfile/enum.LockError.html)'s message.
+///
+/// ```
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path();
+/// #[lockfile::locked(dir.join("report"), timeout = "0s")]
+/// fn report(dir: &std::path::Path) -> std::io::Result<()> {
+///     Ok(())
+/// }
+///
+/// let _held = lockfile::LockedContext::new(dir.join("report"))?;
+/// let err = report(dir).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Not supported: `const fn` (locking happens at run time), `async fn` (taking
+/// the lock would block the executor), and items other than functions with a
+/// body; each is a compile error saying so.
 #[proc_macro_attribute]
 pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -22,9 +95,63 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Runs a block while holding the lock file `NAME + ".lock"`.
+/// Runs a block while holding the lock file `NAME + ".lock"`; evaluates to
+/// `Result<T, LockError>`, where `T` is the block's type.
 ///
-/// See `lockfile::with_lock!` for the full documentation.
+/// ```text
+/// with_lock!(NAME, { BODY })
+/// with_lock!(NAME, timeout = "DURATION", content_template = TEMPLATE, crate = "PATH", { BODY })
+/// ```
+///
+/// The arguments are those of [`macro@locked`], with the block last; the whole
+/// call is a comma-separated list, so rustfmt formats it like a function call.
+/// The body runs inline, not in a closure: `?` and `return` in it act on the
+/// enclosing function, `break` and `continue` on the enclosing loop. If the lock
+/// cannot be taken the body does not run and the result is the `Err`.
+///
+/// # What it expands to
+///
+/// ```
+/// # use lockfile::{LockError, LockOptions};
+/// # use std::time::Duration;
+/// # let tmp = tempfile::tempdir()?;
+/// # let name = tmp.path().join("state");
+/// let total: Result<u32, LockError> = lockfile::with_lock!(&name, timeout = "5s", {
+///     40 + 2
+/// });
+///
+/// // is the same as
+/// let by_hand: Result<u32, LockError> =
+///     match LockOptions::new().timeout(Duration::from_secs(5)).locked_context(&(&name)) {
+///         Ok(_guard) => Ok({ 40 + 2 }),
+///         Err(err) => Err(err),
+///     };
+/// assert_eq!(total?, by_hand?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # In a loop
+///
+/// ```
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path();
+/// fn first_even(dir: &std::path::Path, items: &[&str]) -> Result<Option<u32>, Box<dyn std::error::Error>> {
+///     for item in items {
+///         let found = lockfile::with_lock!(dir.join("scan"), timeout = "1s", {
+///             let n: u32 = item.parse()?; // returns from `first_even`
+///             if n % 2 == 1 {
+///                 continue; // next item, lock released
+///             }
+///             n
+///         })?;
+///         return Ok(Some(found));
+///     }
+///     Ok(None)
+/// }
+/// assert_eq!(first_even(dir, &["3", "8", "5"])?, Some(8));
+/// assert!(first_even(dir, &["x"]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[proc_macro]
 pub fn with_lock(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as args::WithLockInput);

@@ -2,13 +2,19 @@
 //!
 //! ```text
 //! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
+//! holder marks DIR ROUNDS
 //! ```
+//!
+//! `marks` calls a `#[locked]` function ROUNDS times, which appends an `enter`
+//! and, a moment later, a `leave` line with its pid to `DIR/marks`.
 //!
 //! Prints `locked` once it holds the lock, holds it until its standard input
 //! reaches end of file, releases it and prints `released`. On failure it prints
 //! `error: <message>` and exits with 3 (contended), 4 (timed out) or 1 (other).
 
+use std::fs::OpenOptions;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,10 +24,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, path, flags @ ..] = args.as_slice() else {
         eprintln!(
-            "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]"
+            "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]\n       holder marks DIR ROUNDS"
         );
         return ExitCode::from(2);
     };
+    if kind == "marks" {
+        let rounds = flags[0].parse().expect("ROUNDS");
+        for _ in 0..rounds {
+            append_marks(Path::new(path));
+        }
+        return ExitCode::SUCCESS;
+    }
     let mut options = LockOptions::new().timeout(Duration::ZERO);
     let mut mode = "r+".to_owned();
     for pair in flags.chunks(2) {
@@ -59,6 +72,19 @@ fn main() -> ExitCode {
     held.close().expect("release");
     say("released");
     ExitCode::SUCCESS
+}
+
+#[lockfile::locked(dir.join("marks"))]
+fn append_marks(dir: &Path) {
+    let mut marks = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("marks"))
+        .expect("open marks");
+    let pid = std::process::id();
+    writeln!(marks, "enter {pid}").expect("write");
+    std::thread::sleep(Duration::from_millis(2));
+    writeln!(marks, "leave {pid}").expect("write");
 }
 
 enum Held {

@@ -1,0 +1,4 @@
+#[lockfile::locked("job", timeout = "5 parsecs")]
+fn job() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lockfile::locked("job", timeout = "")]
+fn job() {}
+
+fn main() {}

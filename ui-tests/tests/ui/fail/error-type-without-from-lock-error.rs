@@ -1,0 +1,9 @@
+#[derive(Debug)]
+struct MyError;
+
+#[lockfile::locked("job")]
+fn job() -> Result<(), MyError> {
+    Ok(())
+}
+
+fn main() {}

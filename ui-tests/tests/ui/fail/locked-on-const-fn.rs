@@ -1,0 +1,6 @@
+#[lockfile::locked("job")]
+const fn job() -> u8 {
+    1
+}
+
+fn main() {}

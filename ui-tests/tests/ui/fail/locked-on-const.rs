@@ -1,0 +1,4 @@
+#[lockfile::locked("job")]
+const JOB: u8 = 1;
+
+fn main() {}

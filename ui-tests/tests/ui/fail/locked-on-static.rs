@@ -1,0 +1,4 @@
+#[lockfile::locked("job")]
+static JOB: u8 = 1;
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lockfile::locked("job")]
+struct Job;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[lockfile::locked("job")]
+trait Job {
+    fn run(&self);
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lockfile::locked(42)]
+fn job() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lockfile::locked("job", timeout = "5s" garbage)]
+fn job() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lockfile::locked("job", tiemout = "5s")]
+fn job() {}
+
+fn main() {}
