@@ -16,6 +16,7 @@ mod locked_file;
 mod mode;
 mod open;
 mod options;
+mod probe;
 mod template;
 mod wait;
 
@@ -24,6 +25,7 @@ pub use error::LockError;
 pub use lock_file::LockFile;
 pub use locked_file::LockedFile;
 pub use options::LockOptions;
+pub use probe::{Probe, probe};
 
 #[cfg(feature = "macros")]
 pub use lockfile_macros::{locked, with_lock};

@@ -27,18 +27,30 @@ pub(crate) struct FileId {
 
 /// Opens `path` read-write, creating it with `mode` if missing; never truncates,
 /// never follows a symlink in the last component, and only returns regular files.
-///
+pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<Opened, LockError> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true);
+    create_mode(&mut options, mode);
+    open_checked(path, &mut options)
+}
+
+/// Opens an existing lock file read-only, to look at it; `None` if there is none.
+pub(crate) fn open_existing(path: &Path) -> Result<Option<Opened>, LockError> {
+    match open_checked(path, OpenOptions::new().read(true)) {
+        Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// `O_NONBLOCK` keeps the open of a FIFO from hanging and `O_NOCTTY` keeps a
 /// terminal from becoming ours; both are refused right after by the type check,
 /// without a byte read or written. Descriptors are close-on-exec (std's default).
-pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<Opened, LockError> {
+fn open_checked(path: &Path, options: &mut OpenOptions) -> Result<Opened, LockError> {
     if path.as_os_str().is_empty() {
         let empty = io::Error::new(io::ErrorKind::InvalidInput, "the path is empty");
         return Err(LockError::io(path, empty));
     }
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true);
-    platform_flags(&mut options, mode);
+    safety_flags(options);
     let file = options
         .open(path)
         .map_err(|err| explain_open_error(path, err))?;
@@ -87,11 +99,15 @@ fn describe(kind: FileType) -> &'static str {
 }
 
 #[cfg(unix)]
-fn platform_flags(options: &mut OpenOptions, mode: u32) {
+fn safety_flags(options: &mut OpenOptions) {
     use std::os::unix::fs::OpenOptionsExt;
-    options
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+}
+
+#[cfg(unix)]
+fn create_mode(options: &mut OpenOptions, mode: u32) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(mode);
 }
 
 #[cfg(unix)]

@@ -1,0 +1,80 @@
+//! Looking at a lock without taking it: is it held, and what does the file say.
+
+use std::path::Path;
+
+use crate::LockError;
+use crate::acquire::read_holder;
+use crate::open::open_existing;
+
+/// What a lock file is like right now, as [`probe`] saw it.
+///
+/// A snapshot: the lock can be taken or released the moment after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Probe {
+    /// There is no file at the path, so nobody holds it.
+    Missing,
+    /// The file exists and nobody holds its lock.
+    Free {
+        /// What the last holder wrote, trimmed, if anything.
+        last_holder: Option<String>,
+    },
+    /// Somebody holds the lock.
+    Held {
+        /// What the holder wrote, trimmed; `None` if it has not written yet.
+        holder: Option<String>,
+    },
+}
+
+/// Tells whether the lock on `path` is held and what the file says, without
+/// creating, changing or locking the file in a way a holder could notice.
+///
+/// It opens the file read-only (refusing symlinks and non-regular files, like
+/// every other entry point) and tries a *shared* lock without waiting: that
+/// fails if anyone holds the lock, and if nobody does it is dropped at once.
+/// While it is held, for a few microseconds, a one-try attempt by someone else
+/// fails as contended, as it would against `flock -n -s`.
+///
+/// # Errors
+///
+/// [`LockError::UnsafePath`] for a symlink, directory, FIFO, socket or device;
+/// [`LockError::Io`] if the file cannot be opened (e.g. no read permission).
+///
+/// # Example
+///
+/// ```
+/// use lockfile::{LockFile, Probe, probe};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("job.lock");
+/// assert_eq!(probe(&path)?, Probe::Missing);
+///
+/// let lock = LockFile::with_content_template(&path, "42;web-1")?;
+/// assert_eq!(probe(&path)?, Probe::Held { holder: Some("42;web-1".into()) });
+///
+/// lock.close()?;
+/// assert_eq!(probe(&path)?, Probe::Free { last_holder: Some("42;web-1".into()) });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
+    let path = path.as_ref();
+    let Some(opened) = open_existing(path)? else {
+        return Ok(Probe::Missing);
+    };
+    match opened.file.try_lock_shared() {
+        Ok(()) => {
+            // Read under the shared lock: no new holder can be half-way through
+            // writing.
+            let last_holder = read_holder(&opened.file);
+            opened
+                .file
+                .unlock()
+                .map_err(|err| LockError::io(path, err))?;
+            Ok(Probe::Free { last_holder })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Ok(Probe::Held {
+            holder: read_holder(&opened.file),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(LockError::io(path, err)),
+    }
+}
