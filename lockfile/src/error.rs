@@ -139,6 +139,9 @@ impl fmt::Display for LockError {
                 waited,
                 holder,
             } => {
+                // Whole milliseconds: "200ms", "1.5s", not "200.281106ms".
+                let waited =
+                    Duration::from_millis(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
                 write!(f, "Couldn't lock '{}' within {waited:?}", shown(path))?;
                 write_holder(f, holder.as_deref())
             }

@@ -1,0 +1,357 @@
+//! The real `lockfile` binary: exit codes, messages, signals, and interop with
+//! the library and util-linux flock(1) on the same files.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lockfile::{LockFile, Probe, probe};
+
+fn lockfile(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lockfile"));
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+fn output(args: &[&str]) -> Output {
+    lockfile(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn hostname() -> String {
+    text(&Command::new("uname").arg("-n").output().unwrap().stdout)
+        .trim()
+        .to_owned()
+}
+
+/// `lockfile run PATH -- sh -c SCRIPT`, started; its stdout comes back line by line.
+fn spawn_run(path: &Path, script: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut child = lockfile(&["run", path.to_str().unwrap(), "--", "sh", "-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
+}
+
+fn read_line(reader: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line
+}
+
+fn flock_n(path: &Path) -> i32 {
+    Command::new("flock")
+        .arg("-n")
+        .arg(path)
+        .arg("true")
+        .status()
+        .unwrap()
+        .code()
+        .unwrap()
+}
+
+#[test]
+fn run_holds_the_lock_writes_who_and_exits_with_the_command_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.lock");
+    // The command prints the lock file and its parent's pid: lockfile's own.
+    let out = output(&[
+        "run",
+        path.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cat \"$0\"; echo $PPID; exit 3",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let (content, ppid) = stdout.split_once('\n').unwrap();
+    assert_eq!(content, format!(" {};{}", ppid.trim(), hostname()));
+    // Released afterwards, and left behind.
+    assert!(matches!(probe(&path).unwrap(), Probe::Free { .. }));
+}
+
+#[test]
+fn a_held_lock_is_a_conflict_with_the_holder_named_and_the_command_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("build.lock");
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let _held = LockFile::with_content_template(&path, "4242;web-1").unwrap();
+    let p = path.to_str().unwrap();
+
+    let out = output(&["run", "--no-wait", p, "--", "sh", "-c", &touch]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("lockfile: Couldn't lock '{p}': held by 4242;web-1\n")
+    );
+
+    let out = output(&[
+        "run",
+        "--no-wait",
+        "--conflict-exit-code",
+        "75",
+        p,
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    assert_eq!(out.status.code(), Some(75));
+
+    let started = Instant::now();
+    let out = output(&["run", "--timeout", "200ms", p, "--", "sh", "-c", &touch]);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("lockfile: Couldn't lock '{p}' within 200ms: held by 4242;web-1\n")
+    );
+    assert!(!marker.exists(), "the command ran without the lock");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), " 4242;web-1\n");
+}
+
+#[test]
+fn run_waits_for_the_library_holder_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wait.lock");
+    let held = LockFile::new(&path).unwrap();
+    let mut run = lockfile(&["run", path.to_str().unwrap(), "--", "true"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(run.try_wait().unwrap().is_none(), "did not wait");
+    held.close().unwrap();
+    assert!(run.wait().unwrap().success());
+}
+
+#[test]
+fn run_and_flock_exclude_each_other_and_status_sees_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.lock");
+    let p = path.to_str().unwrap();
+
+    let (mut run, mut stdout) = spawn_run(&path, "echo ready; cat >/dev/null");
+    assert_eq!(read_line(&mut stdout), "ready\n");
+    assert_eq!(flock_n(&path), 1, "flock -n got a lock lockfile run holds");
+    let status = output(&["status", p]);
+    assert_eq!(status.status.code(), Some(1));
+    let expected = format!(
+        "{p}: held by pid {} on {} (this host; the process is running)\n",
+        run.id(),
+        hostname()
+    );
+    assert_eq!(text(&status.stdout), expected);
+    drop(run.stdin.take());
+    assert!(run.wait().unwrap().success());
+    assert_eq!(flock_n(&path), 0);
+
+    // flock(1) holding, with nothing written: status says held, run conflicts.
+    let mut flock = Command::new("flock")
+        .arg(&path)
+        .args(["sh", "-c", "echo locked; cat >/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut flock_out = BufReader::new(flock.stdout.take().unwrap());
+    assert_eq!(read_line(&mut flock_out), "locked\n");
+    std::fs::write(&path, "").unwrap();
+    let status = output(&["status", p]);
+    assert_eq!(status.status.code(), Some(1));
+    assert_eq!(
+        text(&status.stdout),
+        format!("{p}: held; the file does not say by whom\n")
+    );
+    assert_eq!(
+        output(&["run", "--no-wait", p, "--", "true"]).status.code(),
+        Some(1)
+    );
+    drop(flock.stdin.take());
+    assert!(flock.wait().unwrap().success());
+    assert_eq!(output(&["status", p]).status.code(), Some(0));
+}
+
+#[test]
+fn status_of_a_missing_file_is_free_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("none.lock");
+    let p = path.to_str().unwrap();
+    let out = output(&["status", p]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), format!("{p}: free; no such file\n"));
+    let out = output(&["status", "--json", p]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{{\"path\":\"{p}\",\"state\":\"missing\",\"content\":null,\"pid\":null,\"hostname\":null,\"this_host\":null,\"pid_alive\":null}}\n"
+        )
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn status_json_describes_the_holder_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("json.lock");
+    let p = path.to_str().unwrap();
+    let lock = LockFile::with_content_template(&path, "{pid};{hostname}").unwrap();
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let out = output(&["status", "--json", p]);
+    assert_eq!(out.status.code(), Some(1));
+    let pid = std::process::id();
+    let host = hostname();
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{{\"path\":\"{p}\",\"state\":\"held\",\"content\":\"{pid};{host}\",\"pid\":{pid},\"hostname\":\"{host}\",\"this_host\":true,\"pid_alive\":true}}\n"
+        )
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        before
+    );
+    assert!(LockFile::new(&path).is_err(), "status took the lock away");
+    lock.close().unwrap();
+
+    // A holder on another host: its pid cannot be checked from here.
+    std::fs::write(&path, " 1;elsewhere\n").unwrap();
+    let out = output(&["status", "--json", p]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout)
+            .ends_with("\"hostname\":\"elsewhere\",\"this_host\":false,\"pid_alive\":null}\n")
+    );
+}
+
+#[test]
+fn status_refuses_a_symlink_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    let link = dir.path().join("link.lock");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let out = output(&["status", link.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "lockfile: refusing to lock '{}': it is a symbolic link\n",
+            link.display()
+        )
+    );
+    let out = output(&["run", link.to_str().unwrap(), "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+}
+
+#[test]
+fn bad_usage_exits_2_with_one_error_line_and_takes_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.lock");
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["run", "--timeout", "5 parsecs", p, "--", "true"],
+        vec!["run", "--timeout", "5", p, "--", "true"],
+        vec!["run", p, "true"],
+        vec!["run", p, "--"],
+        vec!["run", p],
+        vec!["run", "--bogus", p, "--", "true"],
+        vec!["run", "--timeout", "1s", "--no-wait", p, "--", "true"],
+        vec!["status"],
+        vec!["frobnicate"],
+    ] {
+        let out = output(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error")).count(),
+            1,
+            "{stderr}"
+        );
+        assert!(!path.exists(), "{args:?} touched the lock file");
+    }
+}
+
+#[test]
+fn a_command_that_cannot_start_is_127_and_the_lock_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.lock");
+    let out = output(&["run", path.to_str().unwrap(), "--", "/no/such/command"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(text(&out.stderr).starts_with("lockfile: cannot run /no/such/command: "));
+    LockFile::new(&path).unwrap();
+}
+
+#[test]
+fn a_command_killed_by_a_signal_exits_128_plus_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.lock");
+    let out = output(&[
+        "run",
+        path.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "kill -9 $$",
+    ]);
+    assert_eq!(out.status.code(), Some(128 + 9));
+    LockFile::new(&path).unwrap();
+}
+
+#[test]
+fn the_command_does_not_inherit_the_lock_descriptor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fd.lock");
+    let out = output(&[
+        "run",
+        path.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "ls -l /proc/$$/fd",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        !text(&out.stdout).contains("fd.lock"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn stop_signals_are_forwarded_and_the_lock_outlives_the_command() {
+    for signal in ["TERM", "INT", "HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signal.lock");
+        // The trap takes a moment to finish: the lock must stay held meanwhile.
+        let script = format!(
+            "trap 'echo got {signal}; sleep 0.3; exit 7' {signal}; echo ready; while :; do sleep 0.02; done"
+        );
+        let (mut run, mut stdout) = spawn_run(&path, &script);
+        assert_eq!(read_line(&mut stdout), "ready\n");
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(run.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        assert_eq!(read_line(&mut stdout), format!("got {signal}\n"));
+        assert!(
+            matches!(probe(&path).unwrap(), Probe::Held { .. }),
+            "released before the command ended"
+        );
+        let status = run.wait().unwrap();
+        assert_eq!(status.code(), Some(7), "{signal}");
+        assert!(matches!(probe(&path).unwrap(), Probe::Free { .. }));
+    }
+}
