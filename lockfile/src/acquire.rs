@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::open::{Opened, open_lock_file};
+use crate::open::{Identified, identify, open_lock_file};
 use crate::template::Template;
 use crate::{LockError, held, wait};
 
@@ -21,80 +21,91 @@ pub(crate) enum Wait {
 
 /// Locks `path` and writes the rendered `template` into it.
 ///
-/// The template is rendered before the file is opened, so a template error (found
-/// by the caller) and a missing hostname never leave a lock held.
+/// The template is rendered before the file is opened, so nothing about it can
+/// fail once the lock is held.
 pub(crate) fn acquire(
     path: &Path,
     template: &Template,
     wait: Wait,
     mode: u32,
-) -> Result<Opened, LockError> {
-    let started = Instant::now();
+) -> Result<Identified, LockError> {
     let content = template.render();
-    let opened = open_lock_file(path, mode)?;
-    let opened = match opened.file.try_lock() {
-        Ok(()) => opened,
-        Err(TryLockError::WouldBlock) => wait_for(path, opened, wait, mode, started)?,
+    let file = open_lock_file(path, mode)?;
+    let file = match file.try_lock() {
+        Ok(()) => file,
+        // The clock starts at the first failed try: the open before it is
+        // microseconds, and the uncontended path need not read the clock.
+        Err(TryLockError::WouldBlock) => wait_for(path, file, wait, mode, Instant::now())?,
         Err(TryLockError::Error(err)) => return Err(LockError::io(path, err)),
     };
-    // From here on the lock is ours: register it first, so that an error below
-    // releases it through the same path as a normal unlock.
-    held::register(opened.id);
-    if let Err(err) = write_content(&opened.file, content.as_bytes()) {
-        held::unregister(opened.id);
+    // Identified only now that the lock is held: one fstat refuses what is not a
+    // regular file (dropping the file releases the lock) and gives a length no
+    // cooperating process can change under us.
+    let locked = identify(path, file)?;
+    held::register(locked.id);
+    if let Err(err) = write_content(&locked, content.as_bytes()) {
+        held::unregister(locked.id);
         // Dropping the file closes its descriptor, which releases the lock.
         return Err(LockError::io(path, err));
     }
-    Ok(opened)
+    Ok(locked)
 }
 
 /// Blocks on the file's own descriptor until its lock is free.
-pub(crate) fn lock_blocking(path: &Path, opened: Opened) -> Result<Opened, LockError> {
-    opened.file.lock().map_err(|err| LockError::io(path, err))?;
-    Ok(opened)
+pub(crate) fn lock_blocking(path: &Path, file: File) -> Result<File, LockError> {
+    file.lock().map_err(|err| LockError::io(path, err))?;
+    Ok(file)
 }
 
 fn wait_for(
     path: &Path,
-    opened: Opened,
+    file: File,
     wait: Wait,
     mode: u32,
     started: Instant,
-) -> Result<Opened, LockError> {
+) -> Result<File, LockError> {
+    // A FIFO or device held by someone else is still refused as what it is.
+    let held_elsewhere = identify(path, file)?;
     let deadline = match wait {
         Wait::For(Duration::ZERO) => {
             return Err(LockError::Contended {
                 path: path.to_path_buf(),
-                holder: read_holder(&opened.file),
+                holder: read_holder(&held_elsewhere.file),
             });
         }
         // A deadline too far to represent is no deadline.
         Wait::For(timeout) => started.checked_add(timeout),
         Wait::Forever => None,
     };
-    if held::by_current_thread(opened.id) {
+    if held::by_current_thread(held_elsewhere.id) {
         return Err(LockError::WouldDeadlock {
             path: path.to_path_buf(),
         });
     }
     let Some(deadline) = deadline else {
-        return lock_blocking(path, opened);
+        return lock_blocking(path, held_elsewhere.file);
     };
-    match wait::lock_until(path, opened.id, mode, deadline)? {
+    match wait::lock_until(path, held_elsewhere.id, mode, deadline)? {
         Some(locked) => Ok(locked),
         None => Err(LockError::Timeout {
             path: path.to_path_buf(),
             waited: started.elapsed(),
-            holder: read_holder(&opened.file),
+            holder: read_holder(&held_elsewhere.file),
         }),
     }
 }
 
-/// Writes at offset 0 and cuts the file to the content's length, so a longer
-/// previous content never survives and nothing is ever appended.
-fn write_content(file: &File, content: &[u8]) -> std::io::Result<()> {
-    file.write_all_at(content, 0)?;
-    file.set_len(content.len() as u64)
+/// Writes at offset 0 and cuts the file to the content's length if it was
+/// longer, so an old content never survives and nothing is ever appended. The
+/// length is the one `identify` read under the lock, so the cut is skipped,
+/// saving a syscall, only when no byte past the content can remain.
+fn write_content(locked: &Identified, content: &[u8]) -> std::io::Result<()> {
+    locked.file.write_all_at(content, 0)?;
+    let len = content.len() as u64;
+    if locked.len > len {
+        locked.file.set_len(len)?;
+    }
+    Ok(())
 }
 
 /// What the holder wrote, trimmed; `None` if the file is empty or unreadable.

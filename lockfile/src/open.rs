@@ -11,11 +11,13 @@ use crate::LockError;
 /// see from `touch`-like tools, without making the file writable by others.
 pub(crate) const DEFAULT_MODE: u32 = 0o644;
 
-/// A lock file opened read-write, not yet locked.
+/// A regular lock file, with what `fstat` said about it.
 #[derive(Debug)]
-pub(crate) struct Opened {
+pub(crate) struct Identified {
     pub(crate) file: File,
     pub(crate) id: FileId,
+    /// Its length when identified; exact while we hold the lock.
+    pub(crate) len: u64,
 }
 
 /// Which file this is, whatever path reached it: two opens of one file share it.
@@ -25,41 +27,51 @@ pub(crate) struct FileId {
     ino: u64,
 }
 
-/// Opens `path` read-write, creating it with `mode` if missing; never truncates,
-/// never follows a symlink in the last component, and only returns regular files.
-pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<Opened, LockError> {
+/// Opens `path` read-write, creating it with `mode` if missing; never truncates
+/// and never follows a symlink in the last component. The caller must
+/// [`identify`] it before writing: the type check is left to that one `fstat`,
+/// which, done after locking, also gives the length the content write needs.
+///
+/// `O_NONBLOCK` keeps the open of a FIFO from hanging and `O_NOCTTY` keeps a
+/// terminal from becoming ours; nothing is read from or written to either
+/// before `identify` refuses them. Descriptors are close-on-exec (std's default).
+pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<File, LockError> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true);
     create_mode(&mut options, mode);
-    open_checked(path, &mut options)
+    open_safely(path, &mut options)
 }
 
 /// Opens an existing lock file read-only, to look at it; `None` if there is none.
-pub(crate) fn open_existing(path: &Path) -> Result<Option<Opened>, LockError> {
-    match open_checked(path, OpenOptions::new().read(true)) {
+pub(crate) fn open_existing(path: &Path) -> Result<Option<Identified>, LockError> {
+    match open_safely(path, OpenOptions::new().read(true)) {
+        Ok(file) => identify(path, file).map(Some),
         Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
-        other => other.map(Some),
+        Err(err) => Err(err),
     }
 }
 
-/// `O_NONBLOCK` keeps the open of a FIFO from hanging and `O_NOCTTY` keeps a
-/// terminal from becoming ours; both are refused right after by the type check,
-/// without a byte read or written. Descriptors are close-on-exec (std's default).
-fn open_checked(path: &Path, options: &mut OpenOptions) -> Result<Opened, LockError> {
+fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError> {
     if path.as_os_str().is_empty() {
         let empty = io::Error::new(io::ErrorKind::InvalidInput, "the path is empty");
         return Err(LockError::io(path, empty));
     }
     safety_flags(options);
-    let file = options
+    options
         .open(path)
-        .map_err(|err| explain_open_error(path, err))?;
+        .map_err(|err| explain_open_error(path, err))
+}
+
+/// Refuses anything but a regular file (dropping `file`, and with it any lock
+/// on it), and says which file it is and how long.
+pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError> {
     let meta = file.metadata().map_err(|err| LockError::io(path, err))?;
     if !meta.file_type().is_file() {
         return Err(unsafe_path(path, meta.file_type()));
     }
-    Ok(Opened {
+    Ok(Identified {
         id: file_id(&meta),
+        len: meta.len(),
         file,
     })
 }

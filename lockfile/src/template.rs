@@ -5,11 +5,13 @@
 //! `const fn`, so `#[locked(content_template = "...")]` checks a literal template
 //! at compile time with the very function that checks it here at run time.
 
+use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::OnceLock;
 
 /// A template that passed [`find_invalid`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Template(String);
+pub(crate) struct Template(Cow<'static, str>);
 
 /// The part of a template that is not a valid placeholder or escape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,25 +75,26 @@ impl Template {
     pub(crate) fn parse(template: &str) -> Result<Self, BadPlaceholder> {
         match find_invalid(template) {
             Some((start, end)) => Err(BadPlaceholder(template[start..end].to_owned())),
-            None => Ok(Self(template.to_owned())),
+            None => Ok(Self(Cow::Owned(template.to_owned()))),
         }
     }
 
     /// The default template, `{pid}`, as zc.lockfile has it.
     pub(crate) fn pid() -> Self {
-        Self("{pid}".to_owned())
+        Self(Cow::Borrowed("{pid}"))
     }
 
     /// The bytes zc.lockfile writes: a space, the rendered template, a newline.
     pub(crate) fn render(&self) -> String {
-        let mut out = String::from(" ");
-        let mut rest = self.0.as_str();
+        let mut out = String::with_capacity(self.0.len() + 16);
+        out.push(' ');
+        let mut rest = &*self.0;
         while let Some(at) = rest.find(['{', '}']) {
             out.push_str(&rest[..at]);
             rest = &rest[at..];
             // Valid by construction: each brace starts a placeholder or an escape.
             if let Some(after) = rest.strip_prefix("{pid}") {
-                out.push_str(&std::process::id().to_string());
+                let _ = write!(out, "{}", std::process::id());
                 rest = after;
             } else if let Some(after) = rest.strip_prefix("{hostname}") {
                 out.push_str(hostname());

@@ -218,3 +218,46 @@ fn many_timed_waiters_each_get_the_lock_in_turn() {
     }
     holder.join().unwrap();
 }
+
+#[test]
+fn a_lingering_helper_never_waits_on_a_path_that_now_names_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_name = dir.path().join("old");
+    let new_name = dir.path().join("new");
+    std::fs::write(&old_name, "").unwrap();
+    std::fs::hard_link(&old_name, &new_name).unwrap();
+
+    // A timed-out wait through `old` leaves a helper for that path, idle once
+    // the lock is released.
+    let (release, holder) = hold_on_other_thread(&old_name, "{pid}");
+    let timed_out = LockOptions::new()
+        .timeout(Duration::from_millis(50))
+        .lock(&old_name);
+    assert!(
+        matches!(timed_out, Err(LockError::Timeout { .. })),
+        "{timed_out:?}"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+
+    // The same file, now reached only as `new`, is held elsewhere.
+    std::fs::remove_file(&old_name).unwrap();
+    let (release, holder) = hold_on_other_thread(&new_name, "{pid}");
+    let waiter = {
+        let new_name = new_name.clone();
+        thread::spawn(move || {
+            LockOptions::new()
+                .timeout(Duration::from_secs(30))
+                .lock(&new_name)
+        })
+    };
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        !waiter.is_finished(),
+        "got a lock that another thread holds"
+    );
+    assert!(!old_name.exists(), "a helper recreated the old path");
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    waiter.join().unwrap().unwrap();
+}
