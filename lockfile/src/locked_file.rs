@@ -4,6 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::open::open_data_file;
 use crate::{LockError, LockFile, LockOptions};
 
 /// A file guarded by the lock on `path + ".lock"`, taken before the file is opened.
@@ -15,9 +16,13 @@ use crate::{LockError, LockFile, LockOptions};
 /// holding the lock, then releases it; dropping closes the file before the lock
 /// is released, without the sync.
 ///
-/// The data file is opened like [`OpenOptions::open`] opens it, following
-/// symlinks: it is the caller's file, named on purpose. Only the lock file is
-/// refused when it is a symlink.
+/// With a mode string, the data file gets the lock file's protections: a
+/// symlink as its last component, a FIFO, socket, device or directory is
+/// [`LockError::UnsafePath`], so a link planted in a shared directory cannot turn
+/// mode `w` into truncating someone else's file. To follow a link on purpose,
+/// resolve it first ([`std::fs::canonicalize`]); or pass your own
+/// [`OpenOptions`] to [`open_with_options`](LockedFile::open_with_options),
+/// which are used exactly as given.
 ///
 /// # Example
 ///
@@ -55,8 +60,8 @@ impl LockedFile {
     /// # Errors
     ///
     /// [`LockError::InvalidMode`] before anything is touched, then as
-    /// [`LockOptions::lock`], then [`LockError::Io`] naming `path` if it cannot be
-    /// opened, with the lock released at once.
+    /// [`LockOptions::lock`], then [`LockError::UnsafePath`] or [`LockError::Io`]
+    /// naming `path` if it cannot be opened, with the lock released at once.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -70,7 +75,7 @@ impl LockedFile {
     }
 
     /// Locks `path + ".lock"`, waiting as long as it takes, then opens `path` with
-    /// `options`.
+    /// `options`, exactly as given (symlinks are followed if `options` follow them).
     ///
     /// # Errors
     ///
@@ -95,10 +100,15 @@ impl LockedFile {
     /// lock releases it before the error reaches the caller.
     pub(crate) fn open_locked(
         path: &Path,
-        options: &OpenOptions,
+        how: DataOpen<'_>,
         lock: LockFile,
     ) -> Result<Self, LockError> {
-        let file = options.open(path).map_err(|err| LockError::io(path, err))?;
+        let file = match how {
+            DataOpen::Checked(options) => open_data_file(path, options)?,
+            DataOpen::AsGiven(options) => {
+                options.open(path).map_err(|err| LockError::io(path, err))?
+            }
+        };
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -181,6 +191,14 @@ impl LockedFile {
         synced.map_err(|err| LockError::io(&path, err))?;
         released
     }
+}
+
+/// How a `LockedFile` opens its data file.
+pub(crate) enum DataOpen<'a> {
+    /// From a mode string: refusing symlinks and non-regular files, like the lock file.
+    Checked(OpenOptions),
+    /// The caller's own `OpenOptions`, used exactly as given.
+    AsGiven(&'a OpenOptions),
 }
 
 impl Read for LockedFile {

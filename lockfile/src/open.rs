@@ -62,18 +62,43 @@ fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError
         .map_err(|err| explain_open_error(path, err))
 }
 
-/// Refuses anything but a regular file (dropping `file`, and with it any lock
-/// on it), and says which file it is and how long.
+/// Refuses anything but a regular file with no other hard link (dropping
+/// `file`, and with it any lock on it), and says which file it is and how long.
+///
+/// A second hard link would let whoever made it turn our content write into an
+/// overwrite of their target (a file they could not write themselves), the way a
+/// symlink would; `O_NOFOLLOW` cannot see it, the link count can.
 pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError> {
-    let meta = file.metadata().map_err(|err| LockError::io(path, err))?;
-    if !meta.file_type().is_file() {
-        return Err(unsafe_path(path, meta.file_type()));
+    let meta = regular_metadata(path, &file)?;
+    if meta.nlink() > 1 {
+        return Err(LockError::UnsafePath {
+            path: path.to_path_buf(),
+            found: "a file with other hard links",
+        });
     }
     Ok(Identified {
         id: file_id(&meta),
         len: meta.len(),
         file,
     })
+}
+
+/// Opens a `LockedFile`'s data file with the lock file's protections: no symlink
+/// in the last component, no FIFO, socket, device or directory. Hard links are
+/// the owner's business for data files.
+pub(crate) fn open_data_file(path: &Path, mut options: OpenOptions) -> Result<File, LockError> {
+    let file = open_safely(path, &mut options)?;
+    regular_metadata(path, &file)?;
+    Ok(file)
+}
+
+fn regular_metadata(path: &Path, file: &File) -> Result<std::fs::Metadata, LockError> {
+    let meta = file.metadata().map_err(|err| LockError::io(path, err))?;
+    if meta.file_type().is_file() {
+        Ok(meta)
+    } else {
+        Err(unsafe_path(path, meta.file_type()))
+    }
 }
 
 /// An open that failed on a symlink (`ELOOP`), directory (`EISDIR`), socket
@@ -123,8 +148,10 @@ fn create_mode(options: &mut OpenOptions, mode: u32) {
 }
 
 #[cfg(unix)]
+use std::os::unix::fs::MetadataExt;
+
+#[cfg(unix)]
 fn file_id(meta: &std::fs::Metadata) -> FileId {
-    use std::os::unix::fs::MetadataExt;
     FileId {
         dev: meta.dev(),
         ino: meta.ino(),

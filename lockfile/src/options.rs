@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::acquire::Wait;
+use crate::locked_file::DataOpen;
 use crate::open::DEFAULT_MODE;
 use crate::template::Template;
 use crate::{LockError, LockFile, LockedContext, LockedFile};
@@ -158,13 +159,14 @@ impl LockOptions {
             .map(LockedContext::from_lock)
     }
 
-    /// Locks `path` + `".lock"`, then opens `path` in a Python `open()` mode.
+    /// Locks `path` + `".lock"`, then opens `path` in a Python `open()` mode,
+    /// refusing a symlink or a non-regular file there (see [`LockedFile`]).
     ///
     /// # Errors
     ///
     /// [`LockError::InvalidMode`] before anything is touched; then as
-    /// [`lock`](Self::lock); then [`LockError::Io`] naming `path` if it cannot be
-    /// opened, with the lock already released.
+    /// [`lock`](Self::lock); then [`LockError::UnsafePath`] or [`LockError::Io`]
+    /// naming `path` if it cannot be opened, with the lock already released.
     ///
     /// ```
     /// use std::io::Write;
@@ -180,10 +182,11 @@ impl LockOptions {
             path: path.to_path_buf(),
             mode: mode.to_owned(),
         })?;
-        self.locked_file_with_options(path, &options)
+        let lock = self.lock(with_lock_suffix(path))?;
+        LockedFile::open_locked(path, DataOpen::Checked(options), lock)
     }
 
-    /// Locks `path` + `".lock"`, then opens `path` with `options`.
+    /// Locks `path` + `".lock"`, then opens `path` with `options`, exactly as given.
     ///
     /// # Errors
     ///
@@ -205,7 +208,7 @@ impl LockOptions {
     ) -> Result<LockedFile, LockError> {
         let path = path.as_ref();
         let lock = self.lock(with_lock_suffix(path))?;
-        LockedFile::open_locked(path, options, lock)
+        LockedFile::open_locked(path, DataOpen::AsGiven(options), lock)
     }
 
     fn parse_template(&self, path: &Path) -> Result<Template, LockError> {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lockfile::{LockError, LockFile, LockOptions, LockedContext};
+use lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 
 fn expect_unsafe(path: &Path, found: &str) {
     let err = LockFile::new(path).unwrap_err();
@@ -169,4 +169,137 @@ fn lock_descriptor_is_close_on_exec() {
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(!listing.contains(path.to_str().unwrap()), "{listing}");
+}
+
+#[test]
+fn a_hard_link_to_another_file_is_refused_and_the_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious data\n").unwrap();
+    let link = dir.path().join("lock");
+    fs::hard_link(&victim, &link).unwrap();
+    expect_unsafe(&link, "a file with other hard links");
+    let err = LockOptions::new().lock(&link).unwrap_err();
+    assert!(matches!(err, LockError::UnsafePath { .. }), "{err:?}");
+    assert_eq!(fs::read(&victim).unwrap(), b"precious data\n");
+    // Refused after locking, so the lock was given back at once.
+    fs::remove_file(&victim).unwrap();
+    LockFile::new(&link).unwrap();
+}
+
+#[test]
+fn a_symlink_at_the_data_path_is_refused_for_mode_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious data\n").unwrap();
+    let data = dir.path().join("data.txt");
+    symlink(&victim, &data).unwrap();
+    for mode in ["w", "a", "r+", "r", "x"] {
+        let err = LockedFile::open(&data, mode).unwrap_err();
+        assert!(
+            matches!(&err, LockError::UnsafePath { path, found: "a symbolic link" } if *path == data),
+            "{mode}: {err:?}"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"precious data\n", "{mode}");
+        // The lock was released right after the refusal.
+        LockFile::new(dir.path().join("data.txt.lock")).unwrap();
+    }
+    // Your own OpenOptions are used as given, following the link.
+    let mut read = std::fs::OpenOptions::new();
+    read.read(true);
+    let mut file = LockedFile::open_with_options(&data, &read).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+    assert_eq!(text, "precious data\n");
+}
+
+#[test]
+fn a_fifo_at_the_data_path_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("data");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (done, finished) = mpsc::channel();
+    let in_thread = fifo.clone();
+    std::thread::spawn(move || {
+        let results: Vec<_> = ["r", "w", "a+"]
+            .iter()
+            .map(|mode| LockedFile::open(&in_thread, mode))
+            .collect();
+        done.send(results).unwrap();
+    });
+    let results = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("opening a FIFO hung");
+    for result in results {
+        assert!(
+            matches!(
+                result,
+                Err(LockError::UnsafePath {
+                    found: "a FIFO",
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+}
+
+#[test]
+fn a_very_long_path_is_a_clear_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_name = dir.path().join("x".repeat(300));
+    let err = LockFile::new(&long_name).unwrap_err();
+    assert!(
+        matches!(&err, LockError::Io { source, .. } if source.raw_os_error() == Some(36)),
+        "{err:?}"
+    );
+    assert_eq!(err.path(), long_name);
+    let deep = dir.path().join("d/".repeat(3000)).join("lock");
+    let err = LockFile::new(&deep).unwrap_err();
+    assert!(matches!(&err, LockError::Io { .. }), "{err:?}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_non_utf8_path_works() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9-\xff.lock");
+    let path = dir.path().join(name);
+    let lock = LockFile::new(&path).unwrap();
+    assert_eq!(lock.path(), path);
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        format!(" {}\n", std::process::id()).as_bytes()
+    );
+    let err = LockFile::new(&path).unwrap_err();
+    assert!(
+        err.to_string().contains("caf\u{fffd}-\u{fffd}.lock"),
+        "{err}"
+    );
+    lock.close().unwrap();
+    let context =
+        LockedContext::new(dir.path().join(std::ffi::OsStr::from_bytes(b"\xfe"))).unwrap();
+    assert_eq!(
+        context.path().as_os_str().as_bytes().last_chunk::<5>(),
+        Some(b".lock")
+    );
+}
+
+#[test]
+fn locking_does_not_change_the_umask() {
+    let before = umask();
+    let dir = tempfile::tempdir().unwrap();
+    LockFile::new(dir.path().join("a.lock")).unwrap();
+    LockOptions::new()
+        .mode(0o600)
+        .lock(dir.path().join("b.lock"))
+        .unwrap();
+    assert_eq!(umask(), before);
 }

@@ -220,44 +220,31 @@ fn many_timed_waiters_each_get_the_lock_in_turn() {
 }
 
 #[test]
-fn a_lingering_helper_never_waits_on_a_path_that_now_names_another_file() {
+fn a_helper_never_reopens_a_path_that_no_longer_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let old_name = dir.path().join("old");
-    let new_name = dir.path().join("new");
-    std::fs::write(&old_name, "").unwrap();
-    std::fs::hard_link(&old_name, &new_name).unwrap();
-
-    // A timed-out wait through `old` leaves a helper for that path, idle once
-    // the lock is released.
-    let (release, holder) = hold_on_other_thread(&old_name, "{pid}");
-    let timed_out = LockOptions::new()
-        .timeout(Duration::from_millis(50))
-        .lock(&old_name);
-    assert!(
-        matches!(timed_out, Err(LockError::Timeout { .. })),
-        "{timed_out:?}"
-    );
-    release.send(()).unwrap();
-    holder.join().unwrap();
-
-    // The same file, now reached only as `new`, is held elsewhere.
-    std::fs::remove_file(&old_name).unwrap();
-    let (release, holder) = hold_on_other_thread(&new_name, "{pid}");
-    let waiter = {
-        let new_name = new_name.clone();
+    let (before, after) = (dir.path().join("before"), dir.path().join("after"));
+    std::fs::create_dir(&before).unwrap();
+    let (release, holder) = hold_on_other_thread(&before.join("lock"), "{pid}");
+    let wait = |path: std::path::PathBuf| {
         thread::spawn(move || {
-            LockOptions::new()
+            let lock = LockOptions::new()
                 .timeout(Duration::from_secs(30))
-                .lock(&new_name)
+                .lock(&path)?;
+            thread::sleep(Duration::from_millis(50));
+            lock.close()
         })
     };
-    thread::sleep(Duration::from_millis(300));
-    assert!(
-        !waiter.is_finished(),
-        "got a lock that another thread holds"
-    );
-    assert!(!old_name.exists(), "a helper recreated the old path");
+    // The first waiter's helper opened the file as `before/lock`...
+    let first = wait(before.join("lock"));
+    thread::sleep(Duration::from_millis(100));
+    // ...which is now `after/lock`: the same file, another path.
+    std::fs::rename(&before, &after).unwrap();
+    let second = wait(after.join("lock"));
+    thread::sleep(Duration::from_millis(100));
     release.send(()).unwrap();
     holder.join().unwrap();
-    waiter.join().unwrap().unwrap();
+    first.join().unwrap().unwrap();
+    // Served by a helper of its own, not by re-opening `before/lock`.
+    second.join().unwrap().unwrap();
+    assert!(!before.exists());
 }
