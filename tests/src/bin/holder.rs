@@ -1,65 +1,88 @@
-//! A process that takes a lock on command, for the cross-process tests.
+//! A process that takes locks on command, for the cross-process tests.
 //!
 //! ```text
-//! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
+//! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M] [--report-fds]
 //! holder marks DIR ROUNDS
+//! holder count COUNTER ROUNDS
+//! holder many DIR MAX
 //! ```
 //!
-//! `marks` calls a `#[locked]` function ROUNDS times, which appends an `enter`
-//! and, a moment later, a `leave` line with its pid to `DIR/marks`.
-//!
-//! Prints `locked` once it holds the lock, holds it until its standard input
-//! reaches end of file, releases it and prints `released`. On failure it prints
-//! `error: <message>` and exits with 3 (contended), 4 (timed out) or 1 (other).
+//! - `lock`, `context`, `file`: prints `locked` once it holds the lock, holds it
+//!   until its standard input reaches end of file, releases it and prints
+//!   `released`. On failure it prints `error: <message>` (and, with
+//!   `--report-fds`, `fds <before> <after>`: its open descriptors around the
+//!   attempt) and exits with 3 (contended), 4 (timed out) or 1 (other).
+//! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
+//!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
+//! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
+//!   to the number in it.
+//! - `many`: takes locks on `DIR/0.lock`, `DIR/1.lock`, ... until MAX or an error,
+//!   and reports what it took, the error, whether every lock taken (but the last,
+//!   released to have a descriptor to check with) is still held, and its open
+//!   descriptors before and after releasing them all.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 
+const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
+                     [--mode M] [--report-fds]\n       holder marks DIR ROUNDS\n       \
+                     holder count COUNTER ROUNDS\n       holder many DIR MAX";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [kind, path, flags @ ..] = args.as_slice() else {
-        eprintln!(
-            "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]\n       holder marks DIR ROUNDS"
-        );
+    let [kind, path, rest @ ..] = args.as_slice() else {
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    if kind == "marks" {
-        let rounds = flags[0].parse().expect("ROUNDS");
-        for _ in 0..rounds {
-            append_marks(Path::new(path));
-        }
-        return ExitCode::SUCCESS;
+    let number = || rest[0].parse::<usize>().expect("a number");
+    match kind.as_str() {
+        "marks" => (0..number()).for_each(|_| append_marks(Path::new(path))),
+        "count" => (0..number()).for_each(|_| increment(Path::new(path))),
+        "many" => many(Path::new(path), number()),
+        _ => return hold(kind, path, rest),
     }
+    ExitCode::SUCCESS
+}
+
+fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
     let mut options = LockOptions::new().timeout(Duration::ZERO);
     let mut mode = "r+".to_owned();
-    for pair in flags.chunks(2) {
-        match pair {
-            [flag, value] if flag == "--wait" => {
-                options = match value.as_str() {
+    let mut report_fds = false;
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let mut value = || flags.next().expect("a value after the flag");
+        match flag.as_str() {
+            "--wait" => {
+                options = match value().as_str() {
                     "forever" => options.wait_forever(),
                     ms => options.timeout(Duration::from_millis(ms.parse().expect("--wait MS"))),
                 };
             }
-            [flag, value] if flag == "--template" => options = options.content_template(value),
-            [flag, value] if flag == "--mode" => mode.clone_from(value),
-            _ => panic!("bad flags: {flags:?}"),
+            "--template" => options = options.content_template(value()),
+            "--mode" => mode.clone_from(value()),
+            "--report-fds" => report_fds = true,
+            other => panic!("unknown flag {other}\n{USAGE}"),
         }
     }
-    let held = match kind.as_str() {
+    let before = open_fds();
+    let held = match kind {
         "lock" => options.lock(path).map(Held::Lock),
         "context" => options.locked_context(path).map(Held::Context),
         "file" => options.locked_file(path, &mode).map(Held::File),
-        other => panic!("unknown kind {other}"),
+        other => panic!("unknown kind {other}\n{USAGE}"),
     };
     let held = match held {
         Ok(held) => held,
         Err(err) => {
             println!("error: {err}");
+            if report_fds {
+                println!("fds {before} {}", open_fds());
+            }
             return ExitCode::from(match err {
                 LockError::Contended { .. } => 3,
                 LockError::Timeout { .. } => 4,
@@ -85,6 +108,59 @@ fn append_marks(dir: &Path) {
     writeln!(marks, "enter {pid}").expect("write");
     std::thread::sleep(Duration::from_millis(2));
     writeln!(marks, "leave {pid}").expect("write");
+}
+
+fn increment(counter: &Path) {
+    let mut file = LockedFile::open(counter, "r+").expect("lock and open the counter");
+    let mut text = String::new();
+    file.read_to_string(&mut text).expect("read");
+    let next = text.trim().parse::<u64>().expect("a number") + 1;
+    file.rewind().expect("rewind");
+    file.get_mut().set_len(0).expect("truncate");
+    write!(file, "{next}").expect("write");
+    file.close().expect("close");
+}
+
+fn many(dir: &Path, max: usize) {
+    let before = open_fds();
+    let mut held = Vec::new();
+    let mut error = None;
+    for i in 0..max {
+        match LockFile::new(dir.join(format!("{i}.lock"))) {
+            Ok(lock) => held.push(lock),
+            Err(err) => {
+                error = Some(err);
+                break;
+            }
+        }
+    }
+    println!("took {}", held.len());
+    match &error {
+        Some(LockError::Io { path, source }) => {
+            println!(
+                "error {} {:?} {}",
+                path.display(),
+                source.raw_os_error(),
+                source
+            );
+        }
+        Some(other) => println!("error other {other}"),
+        None => println!("error none"),
+    }
+    // Each lock taken is still ours: a second open of its file is refused. The
+    // check needs a descriptor, so the last lock is given back first.
+    held.pop();
+    let still_held = held
+        .iter()
+        .filter(|lock| matches!(LockFile::new(lock.path()), Err(LockError::Contended { .. })))
+        .count();
+    println!("still held {still_held} of {}", held.len());
+    drop(held);
+    println!("fds {before} {}", open_fds());
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
 enum Held {

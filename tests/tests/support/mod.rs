@@ -103,9 +103,66 @@ pub fn try_lock_elsewhere(path: &Path) -> Output {
 pub fn have_flock() -> bool {
     let found = Command::new("flock").arg("--version").output().is_ok();
     if !found {
-        eprintln!("NOTICE: util-linux flock(1) not installed; skipping the flock(1) check");
+        skip("util-linux flock(1) is not installed");
     }
     found
+}
+
+/// Says why an interop check is skipped, or fails it where it must run:
+/// `.ci/run` sets `LOCKFILE_REQUIRE_INTEROP=1`, so CI never skips silently.
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var_os("LOCKFILE_REQUIRE_INTEROP").is_none(),
+        "required interop check cannot run: {why}"
+    );
+    eprintln!("NOTICE: skipping an interop check: {why}");
+}
+
+/// Whether the long variants run (`LOCKFILE_LONG=1`): more trials, same checks.
+pub fn long_run() -> bool {
+    std::env::var_os("LOCKFILE_LONG").is_some()
+}
+
+/// `short` trials normally, `long` with `LOCKFILE_LONG=1`.
+pub fn trials(short: usize, long: usize) -> usize {
+    if long_run() { long } else { short }
+}
+
+/// A Python with `zc.lockfile` from `PyPI`, in a venv made once under cargo's
+/// target directory; `None` (after a notice) where that cannot be done.
+pub fn zc_python() -> Option<std::path::PathBuf> {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = base.join("zc-venv");
+    let python = venv.join("bin/python");
+    // Test binaries run in parallel: the first one builds the venv, under a lock.
+    let _building = lockfile::LockedContext::new(base.join("zc-venv-setup")).unwrap();
+    let works = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import zc.lockfile"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if works(&python) {
+        return Some(python);
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    if !made.is_ok_and(|status| status.success()) {
+        skip("python3 -m venv failed (is python3 installed?)");
+        return None;
+    }
+    let pip = venv.join("bin/pip");
+    let installed = Command::new(pip)
+        .args(["install", "--quiet", "zc.lockfile==4.0"])
+        .status();
+    if installed.is_ok_and(|status| status.success()) && works(&python) {
+        Some(python)
+    } else {
+        skip("pip could not install zc.lockfile from PyPI");
+        None
+    }
 }
 
 /// The number of threads in this process.
@@ -129,4 +186,21 @@ pub fn holder_as_nobody(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("setpriv (util-linux)")
+}
+
+/// A small xorshift generator: reproducible random inputs without a dependency.
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// A number in `0..bound`.
+    pub fn below(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % bound as u64).unwrap()
+    }
 }
