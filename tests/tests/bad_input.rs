@@ -21,12 +21,13 @@ fn python_oracle(program: &str, inputs: &[String]) -> Option<Vec<String>> {
         skip("python3 is not installed");
         return None;
     };
+    // Written from another thread: with many inputs both pipes fill up, and
+    // writing them all before reading would deadlock with Python.
     let mut stdin = child.stdin.take().unwrap();
-    for input in inputs {
-        writeln!(stdin, "{input}").unwrap();
-    }
-    drop(stdin);
+    let input: String = inputs.iter().map(|line| format!("{line}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     assert!(out.status.success(), "{out:?}");
     Some(
         String::from_utf8(out.stdout)
