@@ -24,7 +24,7 @@ fn python_oracle(program: &str, inputs: &[String]) -> Option<Vec<String>> {
     // Written from another thread: with many inputs both pipes fill up, and
     // writing them all before reading would deadlock with Python.
     let mut stdin = child.stdin.take().unwrap();
-    let input: String = inputs.iter().map(|line| format!("{line}\n")).collect();
+    let input = inputs.join("\n") + "\n";
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
