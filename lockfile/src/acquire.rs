@@ -8,18 +8,50 @@ use std::time::{Duration, Instant};
 
 use crate::open::{Identified, identify, open_lock_file};
 use crate::template::Template;
-use crate::{LockError, held, wait};
+use crate::wait::Waiting;
+use crate::{LockError, held};
 
 /// How long to wait for a lock that is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wait {
-    /// Block in the kernel until the lock is free.
+    /// Until the lock is free.
     Forever,
     /// Give up after this long; zero means a single try.
     For(Duration),
 }
 
-/// Locks `path` and writes the rendered `template` into it.
+impl Wait {
+    /// When to give up, if a wait starting at `started` ever should; a deadline
+    /// too far to represent is no deadline.
+    pub(crate) fn deadline(self, started: Instant) -> Option<Instant> {
+        match self {
+            Self::Forever => None,
+            Self::For(timeout) => started.checked_add(timeout),
+        }
+    }
+}
+
+/// What the first, non-blocking try found.
+pub(crate) enum FirstTry {
+    /// The lock is ours and its content written.
+    Locked(Identified),
+    /// Someone holds it; this descriptor does not hold it, but can read it.
+    Held(Identified),
+}
+
+/// Opens `path` and tries its lock once; on success, writes `content`.
+pub(crate) fn try_once(path: &Path, content: &str, mode: u32) -> Result<FirstTry, LockError> {
+    let file = open_lock_file(path, mode)?;
+    match file.try_lock() {
+        Ok(()) => finish(path, file, content).map(FirstTry::Locked),
+        // A FIFO or device held by someone else is still refused as what it is.
+        Err(TryLockError::WouldBlock) => identify(path, file).map(FirstTry::Held),
+        Err(TryLockError::Error(err)) => Err(LockError::io(path, err)),
+    }
+}
+
+/// Locks `path` and writes the rendered `template` into it, waiting as `wait`
+/// says; the calling thread blocks while it waits.
 ///
 /// The template is rendered before the file is opened, so nothing about it can
 /// fail once the lock is held.
@@ -30,17 +62,44 @@ pub(crate) fn acquire(
     mode: u32,
 ) -> Result<Identified, LockError> {
     let content = template.render();
-    let file = open_lock_file(path, mode)?;
-    let file = match file.try_lock() {
-        Ok(()) => file,
-        // The clock starts at the first failed try: the open before it is
-        // microseconds, and the uncontended path need not read the clock.
-        Err(TryLockError::WouldBlock) => wait_for(path, file, wait, mode, Instant::now())?,
-        Err(TryLockError::Error(err)) => return Err(LockError::io(path, err)),
+    let held_elsewhere = match try_once(path, &content, mode)? {
+        FirstTry::Locked(locked) => return Ok(locked),
+        FirstTry::Held(held_elsewhere) => held_elsewhere,
     };
-    // Identified only now that the lock is held: one fstat refuses what is not a
-    // regular file (dropping the file releases the lock) and gives a length no
-    // cooperating process can change under us.
+    // The clock starts at the first failed try: the open before it is
+    // microseconds, and the uncontended path need not read the clock.
+    let started = Instant::now();
+    if wait == Wait::For(Duration::ZERO) {
+        return Err(contended(path, &held_elsewhere));
+    }
+    if held::by_current_thread(held_elsewhere.id) {
+        return Err(LockError::WouldDeadlock {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = match wait.deadline(started) {
+        None => lock_blocking(path, held_elsewhere.file)?,
+        Some(deadline) => {
+            let waiting = Waiting::start(path, held_elsewhere.id, mode)?;
+            match waiting.wait_until(deadline) {
+                Some(outcome) => outcome?,
+                None => return Err(timed_out(path, started, &held_elsewhere)),
+            }
+        }
+    };
+    finish(path, file, &content)
+}
+
+/// Blocks on the file's own descriptor until its lock is free.
+pub(crate) fn lock_blocking(path: &Path, file: File) -> Result<File, LockError> {
+    file.lock().map_err(|err| LockError::io(path, err))?;
+    Ok(file)
+}
+
+/// Completes a lock just taken on `file`: identified only now that the lock is
+/// held, one fstat refuses what is not a regular file (dropping the file releases
+/// the lock) and gives a length no cooperating process can change under us.
+pub(crate) fn finish(path: &Path, file: File, content: &str) -> Result<Identified, LockError> {
     let locked = identify(path, file)?;
     held::register(locked.id);
     if let Err(err) = write_content(&locked, content.as_bytes()) {
@@ -51,47 +110,18 @@ pub(crate) fn acquire(
     Ok(locked)
 }
 
-/// Blocks on the file's own descriptor until its lock is free.
-pub(crate) fn lock_blocking(path: &Path, file: File) -> Result<File, LockError> {
-    file.lock().map_err(|err| LockError::io(path, err))?;
-    Ok(file)
+pub(crate) fn contended(path: &Path, held_elsewhere: &Identified) -> LockError {
+    LockError::Contended {
+        path: path.to_path_buf(),
+        holder: read_holder(&held_elsewhere.file),
+    }
 }
 
-fn wait_for(
-    path: &Path,
-    file: File,
-    wait: Wait,
-    mode: u32,
-    started: Instant,
-) -> Result<File, LockError> {
-    // A FIFO or device held by someone else is still refused as what it is.
-    let held_elsewhere = identify(path, file)?;
-    let deadline = match wait {
-        Wait::For(Duration::ZERO) => {
-            return Err(LockError::Contended {
-                path: path.to_path_buf(),
-                holder: read_holder(&held_elsewhere.file),
-            });
-        }
-        // A deadline too far to represent is no deadline.
-        Wait::For(timeout) => started.checked_add(timeout),
-        Wait::Forever => None,
-    };
-    if held::by_current_thread(held_elsewhere.id) {
-        return Err(LockError::WouldDeadlock {
-            path: path.to_path_buf(),
-        });
-    }
-    let Some(deadline) = deadline else {
-        return lock_blocking(path, held_elsewhere.file);
-    };
-    match wait::lock_until(path, held_elsewhere.id, mode, deadline)? {
-        Some(locked) => Ok(locked),
-        None => Err(LockError::Timeout {
-            path: path.to_path_buf(),
-            waited: started.elapsed(),
-            holder: read_holder(&held_elsewhere.file),
-        }),
+pub(crate) fn timed_out(path: &Path, started: Instant, held_elsewhere: &Identified) -> LockError {
+    LockError::Timeout {
+        path: path.to_path_buf(),
+        waited: started.elapsed(),
+        holder: read_holder(&held_elsewhere.file),
     }
 }
 

@@ -12,12 +12,14 @@ mod context;
 mod error;
 mod held;
 mod lock_file;
+mod lock_future;
 mod locked_file;
 mod mode;
 mod open;
 mod options;
 mod probe;
 mod template;
+mod timer;
 mod wait;
 
 pub use context::LockedContext;

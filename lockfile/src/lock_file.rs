@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::acquire::{Wait, acquire};
-use crate::open::{DEFAULT_MODE, FileId};
+use crate::open::{DEFAULT_MODE, FileId, Identified};
 use crate::template::Template;
 use crate::{LockError, LockOptions, held};
 
@@ -109,12 +109,17 @@ impl LockFile {
         wait: Wait,
         mode: u32,
     ) -> Result<Self, LockError> {
-        let opened = acquire(path, template, wait, mode)?;
-        Ok(Self {
-            file: opened.file,
-            path: path.to_path_buf(),
-            held: Some(opened.id),
-        })
+        let locked = acquire(path, template, wait, mode)?;
+        Ok(Self::from_locked(path.to_path_buf(), locked))
+    }
+
+    /// Wraps a lock just taken and registered by `acquire::finish`.
+    pub(crate) fn from_locked(path: PathBuf, locked: Identified) -> Self {
+        Self {
+            file: locked.file,
+            path,
+            held: Some(locked.id),
+        }
     }
 
     /// The path this lock was taken on, as given.

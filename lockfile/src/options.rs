@@ -1,10 +1,12 @@
 //! `LockOptions`: every choice about how to lock, in one builder.
 
 use std::fs::OpenOptions;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::acquire::Wait;
+use crate::lock_future::LockFuture;
 use crate::locked_file::DataOpen;
 use crate::open::DEFAULT_MODE;
 use crate::template::Template;
@@ -209,6 +211,106 @@ impl LockOptions {
         let path = path.as_ref();
         let lock = self.lock(with_lock_suffix(path))?;
         LockedFile::open_locked(path, DataOpen::AsGiven(options), lock)
+    }
+
+    /// Locks exactly `path` from async code, waiting as configured without
+    /// blocking the executor: the first try is made when the future is first
+    /// polled; while the lock is held elsewhere, a helper thread blocks in the
+    /// kernel for it and wakes the task through its `Waker`. Works with any
+    /// executor; the timeout is kept by the crate's own timer thread.
+    ///
+    /// Cancel-safe: dropping the future before it completes never leaves the
+    /// lock held, now or later. Unlike the blocking calls, it never returns
+    /// [`LockError::WouldDeadlock`]: the waiting task yields, so a holder on the
+    /// same thread can still run; a task that awaits a lock it holds itself
+    /// waits for ever, as with any async mutex.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock), except `WouldDeadlock`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("job.lock");
+    /// use std::time::Duration;
+    ///
+    /// let opts = lockfile::LockOptions::new().timeout(Duration::from_secs(5));
+    /// let lock = opts.lock_async(&path).await?;
+    /// // ... other tasks on this thread keep running while another waits ...
+    /// lock.close()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lock_async(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> impl Future<Output = Result<LockFile, LockError>> + Send + 'static {
+        let path = path.as_ref();
+        let content = self.parse_template(path).map(|template| template.render());
+        LockFuture::new(path.to_path_buf(), content, self.wait, self.mode)
+    }
+
+    /// Locks `name` + `".lock"` from async code; see [`lock_async`](Self::lock_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`lock_async`](Self::lock_async).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let guard = lockfile::LockOptions::new().locked_context_async(dir.path().join("job")).await?;
+    /// assert!(guard.path().ends_with("job.lock"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn locked_context_async(
+        &self,
+        name: impl AsRef<Path>,
+    ) -> impl Future<Output = Result<LockedContext, LockError>> + Send + 'static {
+        let lock = self.lock_async(with_lock_suffix(name.as_ref()));
+        async move { lock.await.map(LockedContext::from_lock) }
+    }
+
+    /// Locks `path` + `".lock"` from async code, then opens `path` in a Python
+    /// `open()` mode, as [`locked_file`](Self::locked_file) does; see
+    /// [`lock_async`](Self::lock_async) for the waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidMode`] on the first poll, before anything is touched;
+    /// then as [`lock_async`](Self::lock_async) and [`locked_file`](Self::locked_file).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::io::Write;
+    ///
+    /// let mut log = lockfile::LockOptions::new().locked_file_async(dir.path().join("log"), "a").await?;
+    /// writeln!(log, "appended under the lock")?;
+    /// log.close()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn locked_file_async(
+        &self,
+        path: impl AsRef<Path>,
+        mode: &str,
+    ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static {
+        let path = path.as_ref().to_path_buf();
+        let options = crate::mode::parse(mode).ok_or_else(|| LockError::InvalidMode {
+            path: path.clone(),
+            mode: mode.to_owned(),
+        });
+        let lock = self.lock_async(with_lock_suffix(&path));
+        async move {
+            let options = options?;
+            LockedFile::open_locked(&path, DataOpen::Checked(options), lock.await?)
+        }
     }
 
     fn parse_template(&self, path: &Path) -> Result<Template, LockError> {

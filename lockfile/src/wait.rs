@@ -1,44 +1,76 @@
-//! Waiting for a lock with a deadline, without polling (semantic 10).
+//! Waiting for a lock without blocking the caller in the kernel (semantic 10):
+//! with a deadline, or from async code, which must not block its thread.
 //!
 //! flock(2) has no timeout, so a helper thread opens the lock file itself (its own
 //! open file description: a dup would share the caller's lock state) and blocks in
-//! the kernel, while the caller waits on a channel until its deadline. The helper
-//! hands the locked file to the first caller still waiting; if every caller gave up,
-//! dropping the file releases the lock the moment the helper got it.
+//! the kernel, while the caller waits on a [`Slot`]: a thread on a condition
+//! variable until its deadline, a task through its `Waker`. The helper hands the
+//! locked file to the first caller still queued; a caller that gives up leaves the
+//! queue first, then drops whatever reached its slot in the meantime, so a lock
+//! nobody wants is released the moment the helper got it.
 //!
-//! Helpers are bounded: one per lock file per process. Callers that arrive while a
-//! helper is blocked queue on it instead of starting another, so a loop of timed-out
-//! attempts on a held lock leaves at most one thread behind, which exits as soon as
-//! the lock is released.
+//! Helpers are bounded: one per lock file (and path) per process. Callers that
+//! arrive while a helper is blocked queue on it instead of starting another, so a
+//! loop of timed-out attempts on a held lock leaves at most one thread behind,
+//! which exits as soon as the lock is released.
 
 use std::collections::{HashMap, VecDeque};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 use std::thread;
 use std::time::Instant;
 
 use crate::LockError;
 use crate::acquire::lock_blocking;
-use std::fs::File;
-
 use crate::open::{FileId, open_lock_file};
 
 /// What a helper hands over: the locked file (not yet identified), or why it
 /// could not get it.
-type Outcome = Result<File, LockError>;
+pub(crate) type Outcome = Result<File, LockError>;
 
-struct Waiter {
-    id: u64,
-    outcome: Sender<Outcome>,
+/// Where one caller's outcome arrives, and how the caller is told.
+#[derive(Default)]
+pub(crate) struct Slot {
+    state: Mutex<SlotState>,
+    filled: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    outcome: Option<Outcome>,
+    /// The task to wake, for async callers.
+    waker: Option<Waker>,
+}
+
+impl Slot {
+    fn state(&self) -> MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fill(&self, outcome: Outcome) {
+        let mut state = self.state();
+        state.outcome = Some(outcome);
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+        self.filled.notify_all();
+    }
+
+    /// Wakes an async caller without an outcome: its deadline has come.
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = self.state().waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// Which helper serves a caller: the file, and the path the helper opens it by.
 ///
 /// The path is part of the key because a helper outlives its callers: once a
-/// file is deleted its inode number can be reused by an unrelated file, which
-/// must not be waited for through the old path.
+/// file is renamed or deleted, the old path can name another file, or none,
+/// and must not be waited on for callers who reached the file another way.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct HelperKey {
     file: FileId,
@@ -47,71 +79,104 @@ struct HelperKey {
 }
 
 /// The callers queued on each helper.
-static QUEUES: Mutex<Option<HashMap<HelperKey, VecDeque<Waiter>>>> = Mutex::new(None);
+static QUEUES: Mutex<Option<HashMap<HelperKey, VecDeque<Arc<Slot>>>>> = Mutex::new(None);
 
-fn queues() -> MutexGuard<'static, Option<HashMap<HelperKey, VecDeque<Waiter>>>> {
+fn queues() -> MutexGuard<'static, Option<HashMap<HelperKey, VecDeque<Arc<Slot>>>>> {
     QUEUES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits until `deadline` for the lock on `path`, whose file is `id`.
-///
-/// `Ok(None)` means the deadline passed with the lock still held elsewhere.
-pub(crate) fn lock_until(
-    path: &Path,
-    id: FileId,
-    mode: u32,
-    deadline: Instant,
-) -> Result<Option<File>, LockError> {
-    static NEXT_WAITER: AtomicU64 = AtomicU64::new(0);
-    let waiter_id = NEXT_WAITER.fetch_add(1, Ordering::Relaxed);
-    let key = HelperKey {
-        file: id,
-        path: std::path::absolute(path).map_err(|err| LockError::io(path, err))?,
-    };
-    let (sender, receiver) = mpsc::channel();
-    let waiter = Waiter {
-        id: waiter_id,
-        outcome: sender,
-    };
-    enqueue(&key, mode, waiter).map_err(|err| LockError::io(path, err))?;
-    let timeout = deadline.saturating_duration_since(Instant::now());
-    match receiver.recv_timeout(timeout) {
-        Ok(outcome) => outcome.map(Some),
-        Err(RecvTimeoutError::Timeout) => give_up(&key, waiter_id, &receiver),
-        Err(RecvTimeoutError::Disconnected) => Err(helper_vanished(path)),
+/// A caller's place in a helper's queue. Dropping it leaves the queue and
+/// releases a lock that arrived too late: waiting is cancel-safe by construction.
+pub(crate) struct Waiting {
+    key: HelperKey,
+    slot: Arc<Slot>,
+}
+
+impl Waiting {
+    /// Queues on the helper for `path`, whose file is `id`, starting one if none.
+    pub(crate) fn start(path: &Path, id: FileId, mode: u32) -> Result<Self, LockError> {
+        let key = HelperKey {
+            file: id,
+            path: std::path::absolute(path).map_err(|err| LockError::io(path, err))?,
+        };
+        let slot = Arc::new(Slot::default());
+        let mut guard = queues();
+        let queues = guard.get_or_insert_with(HashMap::new);
+        if let Some(queue) = queues.get_mut(&key) {
+            queue.push_back(Arc::clone(&slot));
+        } else {
+            let helper_key = key.clone();
+            thread::Builder::new()
+                .name("lockfile-wait".to_owned())
+                .spawn(move || run_helper(&helper_key, mode))
+                .map_err(|err| LockError::io(path, err))?;
+            queues.insert(key.clone(), VecDeque::from([Arc::clone(&slot)]));
+        }
+        Ok(Self { key, slot })
+    }
+
+    /// Blocks the calling thread until the outcome arrives or `deadline` passes.
+    pub(crate) fn wait_until(self, deadline: Instant) -> Option<Outcome> {
+        let mut state = self.slot.state();
+        loop {
+            if let Some(outcome) = state.outcome.take() {
+                return Some(outcome);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .slot
+                .filled
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
+        // A lock handed over right at the deadline is still taken.
+        self.leave()
+    }
+
+    /// The outcome if it has arrived; otherwise `waker` is woken when it does.
+    pub(crate) fn poll(&self, waker: &Waker) -> Option<Outcome> {
+        let mut state = self.slot.state();
+        let outcome = state.outcome.take();
+        if outcome.is_none() && !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        outcome
+    }
+
+    /// The slot, for waking the caller at its deadline.
+    pub(crate) fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    /// Leaves the queue, returning an outcome that arrived before that.
+    pub(crate) fn leave(self) -> Option<Outcome> {
+        self.dequeue();
+        self.slot.state().outcome.take()
+        // `self` drops here: dequeuing again finds nothing.
+    }
+
+    fn dequeue(&self) {
+        // Helpers fill slots only while holding the queue lock, so once out of
+        // the queue no outcome can arrive any more.
+        if let Some(queue) = queues()
+            .as_mut()
+            .and_then(|queues| queues.get_mut(&self.key))
+        {
+            queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
+        }
     }
 }
 
-/// Queues the waiter on the helper for `key`, starting one if there is none.
-fn enqueue(key: &HelperKey, mode: u32, waiter: Waiter) -> std::io::Result<()> {
-    let mut guard = queues();
-    let queues = guard.get_or_insert_with(HashMap::new);
-    if let Some(queue) = queues.get_mut(key) {
-        queue.push_back(waiter);
-        return Ok(());
-    }
-    let helper_key = key.clone();
-    thread::Builder::new()
-        .name("lockfile-wait".to_owned())
-        .spawn(move || run_helper(&helper_key, mode))?;
-    queues.insert(key.clone(), VecDeque::from([waiter]));
-    Ok(())
-}
-
-/// Leaves the queue; a lock handed over in the meantime is still taken.
-fn give_up(
-    key: &HelperKey,
-    waiter_id: u64,
-    receiver: &Receiver<Outcome>,
-) -> Result<Option<File>, LockError> {
-    if let Some(queue) = queues().as_mut().and_then(|queues| queues.get_mut(key)) {
-        queue.retain(|waiter| waiter.id != waiter_id);
-    }
-    // The helper only sends while holding the queue lock, so after leaving the
-    // queue either the outcome is already in the channel or it never will be.
-    match receiver.try_recv() {
-        Ok(outcome) => outcome.map(Some),
-        Err(_) => Ok(None),
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.dequeue();
+        // An outcome nobody will take: dropping its file releases the lock.
+        drop(self.slot.state().outcome.take());
     }
 }
 
@@ -126,11 +191,11 @@ fn run_helper(key: &HelperKey, mode: u32) {
     }
 }
 
-/// Gives the outcome to the first caller still waiting, and says whether more
-/// callers are queued. A helper with none left removes its entry under the same
-/// lock, so a caller arriving after that starts a new helper. An outcome nobody
-/// took is dropped on return, which releases the lock at once.
-fn hand_over(key: &HelperKey, mut outcome: Outcome) -> bool {
+/// Gives the outcome to the first caller queued, and says whether more are
+/// queued. A helper with none left removes its entry under the same lock, so a
+/// caller arriving after that starts a new helper. An outcome nobody took is
+/// dropped on return, which releases the lock at once.
+fn hand_over(key: &HelperKey, outcome: Outcome) -> bool {
     let mut guard = queues();
     let Some(queues) = guard.as_mut() else {
         return false;
@@ -138,21 +203,12 @@ fn hand_over(key: &HelperKey, mut outcome: Outcome) -> bool {
     let Some(queue) = queues.get_mut(key) else {
         return false;
     };
-    while let Some(waiter) = queue.pop_front() {
-        match waiter.outcome.send(outcome) {
-            Ok(()) => break,
-            // That caller is gone; the next one gets it.
-            Err(mpsc::SendError(unsent)) => outcome = unsent,
-        }
+    if let Some(slot) = queue.pop_front() {
+        slot.fill(outcome);
     }
     if queue.is_empty() {
         queues.remove(key);
         return false;
     }
     true
-}
-
-fn helper_vanished(path: &Path) -> LockError {
-    let err = std::io::Error::other("the thread waiting for the lock exited unexpectedly");
-    LockError::io(path, err)
 }

@@ -1,0 +1,148 @@
+//! Taking a lock from async code: the same first try, then the same helper
+//! threads as a timed wait, woken through the task's `Waker` instead of blocking
+//! the executor's thread.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::acquire::{FirstTry, Wait, contended, finish, timed_out, try_once};
+use crate::open::Identified;
+use crate::wait::Waiting;
+use crate::{LockError, LockFile, timer};
+
+/// The future of [`LockOptions::lock_async`](crate::LockOptions::lock_async).
+///
+/// Dropping it while it waits leaves the helper's queue and releases a lock
+/// that reached it meanwhile, so cancelling never leaves the lock held.
+pub(crate) struct LockFuture {
+    path: PathBuf,
+    content: String,
+    /// A template error, reported on the first poll before anything is touched.
+    invalid: Option<LockError>,
+    wait: Wait,
+    mode: u32,
+    state: State,
+}
+
+enum State {
+    Start,
+    Waiting {
+        waiting: Waiting,
+        /// Our unlocked descriptor, to say who held the lock if we give up.
+        held_elsewhere: Identified,
+        started: Instant,
+        deadline: Option<Instant>,
+    },
+    Done,
+}
+
+impl LockFuture {
+    pub(crate) fn new(
+        path: PathBuf,
+        content: Result<String, LockError>,
+        wait: Wait,
+        mode: u32,
+    ) -> Self {
+        let (content, invalid) = match content {
+            Ok(content) => (content, None),
+            Err(err) => (String::new(), Some(err)),
+        };
+        Self {
+            path,
+            content,
+            invalid,
+            wait,
+            mode,
+            state: State::Start,
+        }
+    }
+
+    fn lock_file(&self, locked: Identified) -> LockFile {
+        LockFile::from_locked(self.path.clone(), locked)
+    }
+
+    /// The first try, and on contention the start of the wait.
+    fn start(&mut self, cx: &mut Context<'_>) -> Poll<Result<LockFile, LockError>> {
+        if let Some(err) = self.invalid.take() {
+            return Poll::Ready(Err(err));
+        }
+        let held_elsewhere = match try_once(&self.path, &self.content, self.mode)? {
+            FirstTry::Locked(locked) => return Poll::Ready(Ok(self.lock_file(locked))),
+            FirstTry::Held(held_elsewhere) => held_elsewhere,
+        };
+        if self.wait == Wait::For(Duration::ZERO) {
+            return Poll::Ready(Err(contended(&self.path, &held_elsewhere)));
+        }
+        // No same-thread deadlock check: this task yields while it waits, so a
+        // holder on this thread can still run and release.
+        let started = Instant::now();
+        let deadline = self.wait.deadline(started);
+        let waiting = Waiting::start(&self.path, held_elsewhere.id, self.mode)?;
+        if let Some(deadline) = deadline {
+            timer::wake_at(deadline, Arc::downgrade(waiting.slot()))
+                .map_err(|err| LockError::io(&self.path, err))?;
+        }
+        self.state = State::Waiting {
+            waiting,
+            held_elsewhere,
+            started,
+            deadline,
+        };
+        self.wait_more(cx)
+    }
+
+    fn wait_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<LockFile, LockError>> {
+        let State::Waiting {
+            waiting, deadline, ..
+        } = &self.state
+        else {
+            unreachable!("only called while waiting");
+        };
+        let outcome = match waiting.poll(cx.waker()) {
+            Some(outcome) => outcome,
+            None if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
+                let State::Waiting {
+                    waiting,
+                    held_elsewhere,
+                    started,
+                    ..
+                } = std::mem::replace(&mut self.state, State::Done)
+                else {
+                    unreachable!();
+                };
+                match waiting.leave() {
+                    // Handed over right at the deadline: still taken.
+                    Some(outcome) => outcome,
+                    None => {
+                        return Poll::Ready(Err(timed_out(&self.path, started, &held_elsewhere)));
+                    }
+                }
+            }
+            None => return Poll::Pending,
+        };
+        self.state = State::Done;
+        let locked = finish(&self.path, outcome?, &self.content)?;
+        Poll::Ready(Ok(self.lock_file(locked)))
+    }
+}
+
+impl Future for LockFuture {
+    type Output = Result<LockFile, LockError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let result = match this.state {
+            State::Start => this.start(cx),
+            State::Waiting { .. } => this.wait_more(cx),
+            State::Done => panic!("LockFuture polled after completion"),
+        };
+        if result.is_ready() {
+            this.state = State::Done;
+        }
+        result
+    }
+}
