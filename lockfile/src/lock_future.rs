@@ -98,10 +98,11 @@ impl LockFuture {
     fn wait_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<LockFile, LockError>> {
         let State::Waiting {
             waiting, deadline, ..
-        } = &self.state
+        } = &mut self.state
         else {
             unreachable!("only called while waiting");
         };
+        let deadline = *deadline;
         let outcome = match waiting.poll(cx.waker()) {
             Some(outcome) => outcome,
             None if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {

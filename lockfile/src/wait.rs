@@ -52,10 +52,13 @@ impl Slot {
     fn fill(&self, outcome: Outcome) {
         let mut state = self.state();
         state.outcome = Some(outcome);
-        if let Some(waker) = state.waker.take() {
+        let waker = state.waker.take();
+        // Woken after the unlock, so the caller does not wake into a held mutex.
+        drop(state);
+        self.filled.notify_one();
+        if let Some(waker) = waker {
             waker.wake();
         }
-        self.filled.notify_all();
     }
 
     /// Wakes an async caller without an outcome: its deadline has come.
@@ -90,6 +93,9 @@ fn queues() -> MutexGuard<'static, Option<HashMap<HelperKey, VecDeque<Arc<Slot>>
 pub(crate) struct Waiting {
     key: HelperKey,
     slot: Arc<Slot>,
+    /// False once an outcome arrived (the helper took the slot off the queue)
+    /// or the caller left.
+    queued: bool,
 }
 
 impl Waiting {
@@ -112,14 +118,20 @@ impl Waiting {
                 .map_err(|err| LockError::io(path, err))?;
             queues.insert(key.clone(), VecDeque::from([Arc::clone(&slot)]));
         }
-        Ok(Self { key, slot })
+        Ok(Self {
+            key,
+            slot,
+            queued: true,
+        })
     }
 
     /// Blocks the calling thread until the outcome arrives or `deadline` passes.
-    pub(crate) fn wait_until(self, deadline: Instant) -> Option<Outcome> {
+    pub(crate) fn wait_until(mut self, deadline: Instant) -> Option<Outcome> {
         let mut state = self.slot.state();
         loop {
             if let Some(outcome) = state.outcome.take() {
+                drop(state);
+                self.queued = false;
                 return Some(outcome);
             }
             let now = Instant::now();
@@ -139,10 +151,12 @@ impl Waiting {
     }
 
     /// The outcome if it has arrived; otherwise `waker` is woken when it does.
-    pub(crate) fn poll(&self, waker: &Waker) -> Option<Outcome> {
+    pub(crate) fn poll(&mut self, waker: &Waker) -> Option<Outcome> {
         let mut state = self.slot.state();
         let outcome = state.outcome.take();
-        if outcome.is_none() && !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+        if outcome.is_some() {
+            self.queued = false;
+        } else if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             state.waker = Some(waker.clone());
         }
         outcome
@@ -154,20 +168,17 @@ impl Waiting {
     }
 
     /// Leaves the queue, returning an outcome that arrived before that.
-    pub(crate) fn leave(self) -> Option<Outcome> {
+    pub(crate) fn leave(mut self) -> Option<Outcome> {
         self.dequeue();
         self.slot.state().outcome.take()
-        // `self` drops here: dequeuing again finds nothing.
     }
 
-    fn dequeue(&self) {
-        // Helpers fill slots only while holding the queue lock, so once out of
-        // the queue no outcome can arrive any more.
-        if let Some(queue) = queues()
-            .as_mut()
-            .and_then(|queues| queues.get_mut(&self.key))
-        {
-            queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
+    fn dequeue(&mut self) {
+        if std::mem::take(&mut self.queued) {
+            let mut guard = queues();
+            if let Some(queue) = guard.as_mut().and_then(|queues| queues.get_mut(&self.key)) {
+                queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
+            }
         }
     }
 }
@@ -175,7 +186,9 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.dequeue();
-        // An outcome nobody will take: dropping its file releases the lock.
+        // An outcome nobody will take: dropping its file releases the lock. One
+        // still on its way is dropped with the slot when the helper lets go of
+        // it: either way the lock is released, never kept.
         drop(self.slot.state().outcome.take());
     }
 }
@@ -195,20 +208,28 @@ fn run_helper(key: &HelperKey, mode: u32) {
 /// queued. A helper with none left removes its entry under the same lock, so a
 /// caller arriving after that starts a new helper. An outcome nobody took is
 /// dropped on return, which releases the lock at once.
+///
+/// The slot is filled after the queue lock is released, so the woken caller
+/// never waits for that lock; a caller that gave up in between left its slot to
+/// the helper alone, and the outcome is dropped with it.
 fn hand_over(key: &HelperKey, outcome: Outcome) -> bool {
-    let mut guard = queues();
-    let Some(queues) = guard.as_mut() else {
-        return false;
+    let (first, more) = {
+        let mut guard = queues();
+        let Some(queues) = guard.as_mut() else {
+            return false;
+        };
+        let Some(queue) = queues.get_mut(key) else {
+            return false;
+        };
+        let first = queue.pop_front();
+        let more = !queue.is_empty();
+        if !more {
+            queues.remove(key);
+        }
+        (first, more)
     };
-    let Some(queue) = queues.get_mut(key) else {
-        return false;
-    };
-    if let Some(slot) = queue.pop_front() {
+    if let Some(slot) = first {
         slot.fill(outcome);
     }
-    if queue.is_empty() {
-        queues.remove(key);
-        return false;
-    }
-    true
+    more
 }

@@ -1,6 +1,0 @@
-#[lockfile::locked("job")]
-async fn job() -> u8 {
-    1
-}
-
-fn main() {}
