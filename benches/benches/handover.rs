@@ -17,17 +17,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lockfile::{LockError, LockedContext, LockedFile};
+use lockfile::{LockError, LockOptions, LockedContext, LockedFile};
 use lockfile_benches::{Summary, XorShift, micros, monotonic_ns, process_cpu_ns};
 
 /// Hand-over rounds; hold times are random in 1..=4 ms.
 const HANDOVERS: usize = 1000;
 
 /// How a waiter waits: the limit, ours, and fixed-interval polling for contrast.
-const MODES: [&str; 5] = [
+const MODES: [&str; 6] = [
     "flock",
     "context",
     "context-timeout",
+    "context-async",
     "poll-1ms",
     "poll-50ms",
 ];
@@ -81,6 +82,12 @@ fn waiter(mode: &str, name: &Path) {
             }
             "context-timeout" => {
                 let guard = LockedContext::with_timeout(name, Duration::from_secs(60)).unwrap();
+                let now = monotonic_ns();
+                guard.close().unwrap();
+                now
+            }
+            "context-async" => {
+                let guard = block_on(LockOptions::new().locked_context_async(name)).unwrap();
                 let now = monotonic_ns();
                 guard.close().unwrap();
                 now
@@ -367,6 +374,26 @@ fn contention_scaling(dir: &Path) {
 }
 
 // ---------------------------------------------------------------- plumbing
+
+/// The smallest executor: poll, park until woken. The async waiter's figure is
+/// then the crate's own machinery (helper thread, `Waker`), not a runtime's.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
 
 fn with_lock_suffix(name: &Path) -> PathBuf {
     let mut path = name.as_os_str().to_owned();

@@ -18,8 +18,10 @@ pub(crate) struct LockArgs {
     pub(crate) krate: Option<syn::Path>,
 }
 
-/// `with_lock!`'s input: the lock arguments, then the block, last.
+/// `with_lock!`'s input: `async` if the lock is awaited, the lock arguments,
+/// then the block, last.
 pub(crate) struct WithLockInput {
+    pub(crate) is_async: bool,
     pub(crate) args: LockArgs,
     pub(crate) body: Block,
 }
@@ -33,6 +35,12 @@ impl Parse for LockArgs {
 
 impl Parse for WithLockInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // `async` then a name; an `async { .. }` block is never a lock name.
+        let is_async =
+            input.peek(Token![async]) && !input.peek2(token::Brace) && !input.peek2(Token![move]);
+        if is_async {
+            input.parse::<Token![async]>()?;
+        }
         let (args, body) = parse_args(input, true)?;
         let body = body.ok_or_else(|| {
             syn::Error::new(
@@ -41,7 +49,11 @@ impl Parse for WithLockInput {
                  `with_lock!(\"name\", timeout = \"5s\", { ... })`",
             )
         })?;
-        Ok(Self { args, body })
+        Ok(Self {
+            is_async,
+            args,
+            body,
+        })
     }
 }
 

@@ -35,16 +35,8 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             "#[locked] cannot be used on a `const fn`: taking a lock happens at run time",
         ));
     }
-    if let Some(asyncness) = &sig.asyncness {
-        return Err(syn::Error::new(
-            asyncness.span(),
-            "#[locked] does not support `async fn` yet: acquiring the lock would block the \
-             executor. Take the lock in `spawn_blocking`, or lock around the `.await` from \
-             synchronous code",
-        ));
-    }
     let guard = Ident::new("__lockfile_guard", Span::mixed_site());
-    let acquire = acquire(args);
+    let acquire = acquire(args, sig.asyncness.is_some());
     let krate = crate_path(args);
     let take = if let Some(ty) = returns_result(&sig.output) {
         // `?` converts with `From`; spanned on the return type so that a missing
@@ -68,7 +60,7 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
 /// The block's statements are spliced into a block of ours, so `?`, `return`,
 /// `break` and `continue` in them act on the enclosing fn or loop.
 pub(crate) fn with_lock(input: &WithLockInput) -> TokenStream {
-    let acquire = acquire(&input.args);
+    let acquire = acquire(&input.args, input.is_async);
     let guard = Ident::new("__lockfile_guard", Span::mixed_site());
     let error = Ident::new("__lockfile_error", Span::mixed_site());
     let value = Ident::new("__lockfile_value", Span::mixed_site());
@@ -88,8 +80,9 @@ pub(crate) fn with_lock(input: &WithLockInput) -> TokenStream {
     }
 }
 
-/// `LockOptions::new()...locked_context(&NAME)`: a `Result<LockedContext, LockError>`.
-fn acquire(args: &LockArgs) -> TokenStream {
+/// `LockOptions::new()...locked_context(&NAME)`: a `Result<LockedContext, LockError>`;
+/// or `locked_context_async(&NAME).await` in async code, which yields while it waits.
+fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     let krate = crate_path(args);
     let name = &args.name;
     let timeout = args.timeout.map(|timeout| {
@@ -105,11 +98,16 @@ fn acquire(args: &LockArgs) -> TokenStream {
     });
     // Spanned on the name, so a name that is not a path is reported there.
     let name = quote_spanned!(name.span()=> &(#name));
+    let take = if is_async {
+        quote!(.locked_context_async(#name).await)
+    } else {
+        quote!(.locked_context(#name))
+    };
     quote! {
         #krate::__private::LockOptions::new()
             #timeout
             #template
-            .locked_context(#name)
+            #take
     }
 }
 

@@ -82,9 +82,32 @@ use syn::parse_macro_input;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Not supported: `const fn` (locking happens at run time), `async fn` (taking
-/// the lock would block the executor), and items other than functions with a
-/// body; each is a compile error saying so.
+/// # On `async fn`
+///
+/// An `async fn` awaits the lock instead of blocking its thread
+/// (`locked_context_async(..).await`): while it waits, other tasks run. The
+/// guard lives across the body's `.await` points, and the function's future is
+/// `Send` whenever the body's is. Errors are handled as above; a waiting task
+/// never gets `WouldDeadlock` (see `LockOptions::lock_async`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path();
+/// #[lockfile::locked(dir.join("sync"), timeout = "30s")]
+/// async fn sync(dir: &std::path::Path) -> Result<u32, lockfile::LockError> {
+///     tokio::task::yield_now().await; // still holding the lock
+///     Ok(1)
+/// }
+///
+/// assert_eq!(sync(dir).await?, 1);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Not supported: `const fn` (locking happens at run time) and items other than
+/// functions with a body; each is a compile error saying so.
 #[proc_macro_attribute]
 pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -101,6 +124,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// with_lock!(NAME, { BODY })
 /// with_lock!(NAME, timeout = "DURATION", content_template = TEMPLATE, crate = "PATH", { BODY })
+/// with_lock!(async NAME, ..., { BODY })          // in async code: awaits the lock
 /// ```
 ///
 /// The arguments are those of [`macro@locked`], with the block last; the whole
@@ -128,6 +152,27 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     };
 /// assert_eq!(total?, by_hand?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # In async code
+///
+/// With `async` before the name, the lock is awaited rather than waited for
+/// (`locked_context_async(..).await`), so the call must be inside an async fn
+/// or block; the body is inline all the same, and may `.await` while holding
+/// the lock.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path();
+/// let n = lockfile::with_lock!(async dir.join("state"), timeout = "5s", {
+///     tokio::task::yield_now().await;
+///     42
+/// })?;
+/// assert_eq!(n, 42);
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// # In a loop

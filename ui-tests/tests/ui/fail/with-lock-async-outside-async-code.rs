@@ -1,0 +1,3 @@
+fn main() {
+    let _ = lockfile::with_lock!(async "job", { 1 });
+}

@@ -1,0 +1,122 @@
+//! `#[locked]` on `async fn` awaits the lock; the guard lives across `.await`
+//! points and the future stays `Send` when the body's is. `with_lock!(async ..)`
+//! awaits it in async code, with the same inline body.
+#![deny(warnings)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use lockfile::{LockError, locked, with_lock};
+
+fn assert_send<F: Send>(_: &F) {}
+
+/// Yields to the executor once: a real `.await` point while the lock is held.
+async fn pause() {
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    YieldOnce(false).await;
+}
+
+#[locked(dir.join("async-free"), timeout = "5s")]
+async fn free(dir: &Path, n: u32) -> Result<u32, LockError> {
+    pause().await;
+    Ok(n * 2)
+}
+
+#[locked(dir.join("async-plain"))]
+async fn plain(dir: &Path) -> u32 {
+    pause().await;
+    7
+}
+
+struct Store {
+    dir: PathBuf,
+    items: Vec<u32>,
+}
+
+impl Store {
+    #[locked(self.dir.join("store"), content_template = "{pid};{hostname}")]
+    async fn push(&mut self, item: u32) -> &mut Self {
+        pause().await;
+        self.items.push(item);
+        self
+    }
+
+    #[locked(self.dir.join("store"))]
+    async fn sum(&self) -> std::io::Result<u32> {
+        pause().await;
+        Ok(self.items.iter().sum())
+    }
+}
+
+async fn scan(dir: &Path, items: &[&str]) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
+    let mut kept = Vec::new();
+    for item in items {
+        with_lock!(async dir.join("scan"), timeout = "1s", {
+            if item.is_empty() {
+                continue;
+            }
+            pause().await;
+            kept.push(item.parse::<u32>()?);
+        })?;
+    }
+    Ok(kept)
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let future = free(path, 21);
+    assert_send(&future);
+    assert_eq!(block_on(future).unwrap(), 42);
+    assert_eq!(block_on(plain(path)), 7);
+    let mut store = Store {
+        dir: path.to_path_buf(),
+        items: vec![1],
+    };
+    let pushing = store.push(2);
+    assert_send(&pushing);
+    block_on(pushing);
+    assert_eq!(block_on(store.sum()).unwrap(), 3);
+    let scanning = scan(path, &["1", "", "2"]);
+    assert_eq!(block_on(scanning).unwrap(), [1, 2]);
+    assert!(block_on(scan(path, &["x"])).is_err());
+    for name in [
+        "async-free.lock",
+        "async-plain.lock",
+        "store.lock",
+        "scan.lock",
+    ] {
+        lockfile::LockFile::new(path.join(name)).unwrap();
+    }
+}
