@@ -18,7 +18,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lockfile::{LockError, LockOptions, LockedContext, LockedFile};
-use lockfile_benches::{Summary, XorShift, micros, monotonic_ns, process_cpu_ns};
+use lockfile_benches::{Summary, XorShift, micros, monotonic_ns, open_rw, process_cpu_ns};
 
 /// Hand-over rounds; hold times are random in 1..=4 ms. Tails need many: a
 /// p99 of 1000 is its 10th worst sample, noise on a small VM.
@@ -400,16 +400,6 @@ fn with_lock_suffix(name: &Path) -> PathBuf {
     let mut path = name.as_os_str().to_owned();
     path.push(".lock");
     PathBuf::from(path)
-}
-
-fn open_rw(path: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap()
 }
 
 #[allow(clippy::cast_precision_loss)] // ratios of nanosecond counts well under 2^52

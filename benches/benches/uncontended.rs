@@ -8,7 +8,7 @@
 //! After criterion's own report it prints each median as a ratio to the
 //! baseline measured in the same run (read from criterion's estimates).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use lockfile::{LockFile, LockedContext, locked};
+use lockfile_benches::open_rw;
 
 const BASELINE: &str = "std-by-hand";
 
@@ -74,16 +75,6 @@ fn fslock_cycle(path: &Path) {
     let mut lock = fslock::LockFile::open(path).unwrap();
     assert!(lock.try_lock_with_pid().unwrap());
     lock.unlock().unwrap();
-}
-
-fn open_rw(path: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap()
 }
 
 fn uncontended(c: &mut Criterion, fs: &str, dir: &Path) {

@@ -1,6 +1,9 @@
 //! What the benchmarks share: clocks that mean the same in every process, and
 //! the summary statistics they print.
 
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
 use rustix::time::{ClockId, clock_gettime};
 
 /// `CLOCK_MONOTONIC` in nanoseconds: comparable between processes on one
@@ -72,4 +75,19 @@ impl XorShift {
 /// Nanoseconds as microseconds with one decimal, for tables.
 pub fn micros(ns: u64) -> String {
     format!("{}.{} µs", ns / 1000, ns % 1000 / 100)
+}
+
+/// Opens `path` read-write, creating it if missing and keeping its content.
+///
+/// # Panics
+///
+/// If it cannot: a benchmark has no use for a half-set-up run.
+pub fn open_rw(path: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap()
 }

@@ -3,10 +3,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockfile::LockOptions;
-use support::{Holder, PATIENCE, thread_count};
+use support::{Holder, thread_count};
 
 #[test]
 fn a_hundred_cancelled_acquisitions_leave_one_helper() {
@@ -35,9 +35,9 @@ fn a_hundred_cancelled_acquisitions_leave_one_helper() {
     // The helper gets the lock, finds no one waiting, lets go and exits; the
     // holder's output reader ends with the holder.
     let settled = before - 1;
-    let deadline = Instant::now() + PATIENCE;
-    while thread_count() > settled && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(thread_count(), settled, "a helper thread stayed behind");
+    assert_eq!(
+        support::settle_to(settled),
+        settled,
+        "a helper thread stayed behind"
+    );
 }

@@ -214,20 +214,11 @@ fn util_linux_flock_and_we_exclude_each_other() {
     assert!(flock_n().success(), "flock -n failed on a free lock");
 
     // flock(1) holding: it prints once locked, then holds until its stdin closes.
-    let mut flock = Command::new("flock")
-        .arg(&path)
-        .args(["sh", "-c", "echo locked; cat >/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(flock.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "locked\n");
+    let mut flock = support::spawn_locked(Command::new("flock").arg(&path).args([
+        "sh",
+        "-c",
+        "echo locked; cat >/dev/null",
+    ]));
     assert!(matches!(
         LockFile::new(&path),
         Err(LockError::Contended { .. })

@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockfile::{LockError, LockedContext};
-use support::{Holder, PATIENCE, thread_count};
+use support::{Holder, thread_count};
 
 #[test]
 fn a_hundred_timeouts_leave_one_helper_which_exits_on_release() {
@@ -39,10 +39,10 @@ fn a_hundred_timeouts_leave_one_helper_which_exits_on_release() {
     // The blocked helper gets the lock, finds nobody waiting, drops it and exits;
     // the holder's output reader ends with the holder.
     let settled = before - 1;
-    let deadline = Instant::now() + PATIENCE;
-    while thread_count() > settled && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(thread_count(), settled, "the helper thread did not exit");
+    assert_eq!(
+        support::settle_to(settled),
+        settled,
+        "the helper thread did not exit"
+    );
     LockedContext::with_timeout(&name, Duration::ZERO).unwrap();
 }

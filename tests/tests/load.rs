@@ -157,19 +157,8 @@ print("locked", flush=True)
 sys.stdin.read()
 lock.close()
 "#;
-    let mut child = Command::new(&python)
-        .args(["-c", script, path.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "locked\n");
+    let mut child =
+        support::spawn_locked(Command::new(&python).args(["-c", script, path.to_str().unwrap()]));
     let theirs = std::fs::read_to_string(&path).unwrap();
     match lockfile::LockFile::new(&path) {
         Err(lockfile::LockError::Contended { holder, .. }) => {

@@ -170,6 +170,33 @@ pub fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
+/// Waits (within [`PATIENCE`]) until this process is down to `threads` threads,
+/// and says how many it has then.
+pub fn settle_to(threads: usize) -> usize {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while thread_count() > threads && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    thread_count()
+}
+
+/// Starts `command`, which prints `locked` once it holds a lock and holds it
+/// until its stdin closes (util-linux `flock(1)` or Python, say), and waits
+/// for that line.
+pub fn spawn_locked(command: &mut Command) -> Child {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "locked\n", "{command:?}");
+    child
+}
+
 /// Whether this process runs as root, which reads and writes any file.
 pub fn running_as_root() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
