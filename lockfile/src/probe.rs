@@ -9,6 +9,19 @@ use crate::open::open_existing;
 /// What a lock file is like right now, as [`probe`] saw it.
 ///
 /// A snapshot: the lock can be taken or released the moment after.
+///
+/// ```
+/// use lockfile::{Probe, probe};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("deploy.lock");
+/// match probe(&path)? {
+///     Probe::Held { holder: Some(who) } => println!("deploying: {who}"),
+///     Probe::Held { holder: None } => println!("deploying (holder unknown)"),
+///     _ => println!("idle"),
+/// }
+/// # Ok::<(), lockfile::LockError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Probe {
