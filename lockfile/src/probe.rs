@@ -20,7 +20,7 @@ use crate::open::open_existing;
 ///     Probe::Held { holder: None } => println!("deploying (holder unknown)"),
 ///     _ => println!("idle"),
 /// }
-/// # Ok::<(), lockfile::LockError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
