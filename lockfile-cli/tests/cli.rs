@@ -111,10 +111,13 @@ fn a_held_lock_is_a_conflict_with_the_holder_named_and_the_command_not_run() {
     let out = output(&["run", "--timeout", "200ms", p, "--", "sh", "-c", &touch]);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        format!("lockfile: Couldn't lock '{p}' within 200ms: held by 4242;web-1\n")
-    );
+    // How long it waited, in whole milliseconds: at least the timeout.
+    let stderr = text(&out.stderr);
+    let waited = stderr
+        .strip_prefix(&format!("lockfile: Couldn't lock '{p}' within "))
+        .and_then(|rest| rest.strip_suffix("ms: held by 4242;web-1\n"))
+        .and_then(|ms| ms.parse::<u64>().ok());
+    assert!(waited.is_some_and(|ms| ms >= 200), "{stderr}");
     assert!(!marker.exists(), "the command ran without the lock");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), " 4242;web-1\n");
 }
@@ -277,6 +280,10 @@ fn bad_usage_exits_2_with_one_error_line_and_takes_no_lock() {
             stderr.lines().filter(|l| l.starts_with("error")).count(),
             1,
             "{stderr}"
+        );
+        assert!(
+            stderr.contains("\nUsage: lockfile "),
+            "{args:?}: no usage line: {stderr}"
         );
         assert!(!path.exists(), "{args:?} touched the lock file");
     }

@@ -54,7 +54,8 @@ fn other_tasks_keep_running_while_one_waits_on_a_current_thread_runtime() {
         "COUNT async/current-thread: the other task ticked {ticks} times while one waited {waited:?}"
     );
     assert!(ticks >= 10, "the executor was blocked: {ticks} ticks");
-    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    // Released 1 s after the holder started; the runtime started after that.
+    assert!(waited >= Duration::from_millis(500), "{waited:?}");
 }
 
 #[test]
@@ -275,7 +276,7 @@ fn a_locked_async_fn_and_with_lock_yield_while_they_wait() {
         .unwrap();
     for use_macro_block in [false, true] {
         let holder = Holder::locked(&["context", name.to_str().unwrap()]);
-        let releaser = release_after(holder, Duration::from_millis(500));
+        let releaser = release_after(holder, Duration::from_secs(1));
         let name = name.clone();
         let ticks = runtime.block_on(async move {
             let waiter = tokio::spawn(async move {
