@@ -313,6 +313,40 @@ impl LockOptions {
         }
     }
 
+    /// Locks `path` + `".lock"` from async code, then opens `path` with
+    /// `options`, exactly as given; see [`lock_async`](Self::lock_async).
+    ///
+    /// # Errors
+    ///
+    /// As [`lock_async`](Self::lock_async), then [`LockError::Io`] naming `path`
+    /// if it cannot be opened, with the lock already released.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::fs::OpenOptions;
+    ///
+    /// let mut create = OpenOptions::new();
+    /// create.write(true).create(true);
+    /// let state = lockfile::LockOptions::new()
+    ///     .locked_file_with_options_async(dir.path().join("state"), &create)
+    ///     .await?;
+    /// state.close()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn locked_file_with_options_async(
+        &self,
+        path: impl AsRef<Path>,
+        options: &OpenOptions,
+    ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static {
+        let path = path.as_ref().to_path_buf();
+        let options = options.clone();
+        let lock = self.lock_async(with_lock_suffix(&path));
+        async move { LockedFile::open_locked(&path, DataOpen::AsGiven(&options), lock.await?) }
+    }
+
     fn parse_template(&self, path: &Path) -> Result<Template, LockError> {
         Template::parse(&self.template).map_err(|bad| LockError::InvalidTemplate {
             path: path.to_path_buf(),

@@ -301,3 +301,35 @@ fn a_locked_async_fn_and_with_lock_yield_while_they_wait() {
         );
     }
 }
+
+#[test]
+fn async_locked_files_protect_the_data_path_unless_given_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    std::fs::write(&target, "keep").unwrap();
+    let data = dir.path().join("data");
+    std::os::unix::fs::symlink(&target, &data).unwrap();
+    let refused = block_on(LockOptions::new().locked_file_async(&data, "w"));
+    assert!(
+        matches!(refused, Err(LockError::UnsafePath { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    let mut read = std::fs::OpenOptions::new();
+    read.read(true);
+    let mut file =
+        block_on(LockOptions::new().locked_file_with_options_async(&data, &read)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+    assert_eq!(text, "keep");
+    // Held until closed, then free.
+    assert!(matches!(
+        probe(dir.path().join("data.lock")).unwrap(),
+        Probe::Held { .. }
+    ));
+    file.close().unwrap();
+    assert!(matches!(
+        probe(dir.path().join("data.lock")).unwrap(),
+        Probe::Free { .. }
+    ));
+}
