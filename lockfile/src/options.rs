@@ -180,10 +180,7 @@ impl LockOptions {
     /// ```
     pub fn locked_file(&self, path: impl AsRef<Path>, mode: &str) -> Result<LockedFile, LockError> {
         let path = path.as_ref();
-        let options = crate::mode::parse(mode).ok_or_else(|| LockError::InvalidMode {
-            path: path.to_path_buf(),
-            mode: mode.to_owned(),
-        })?;
+        let options = parse_mode(path, mode)?;
         let lock = self.lock(with_lock_suffix(path))?;
         LockedFile::open_locked(path, DataOpen::Checked(options), lock)
     }
@@ -302,10 +299,7 @@ impl LockOptions {
         mode: &str,
     ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static {
         let path = path.as_ref().to_path_buf();
-        let options = crate::mode::parse(mode).ok_or_else(|| LockError::InvalidMode {
-            path: path.clone(),
-            mode: mode.to_owned(),
-        });
+        let options = parse_mode(&path, mode);
         let lock = self.lock_async(with_lock_suffix(&path));
         async move {
             let options = options?;
@@ -354,6 +348,14 @@ impl LockOptions {
             placeholder: bad.0,
         })
     }
+}
+
+/// A Python mode string as `OpenOptions`, or the error naming the data file.
+fn parse_mode(path: &Path, mode: &str) -> Result<OpenOptions, LockError> {
+    crate::mode::parse(mode).ok_or_else(|| LockError::InvalidMode {
+        path: path.to_path_buf(),
+        mode: mode.to_owned(),
+    })
 }
 
 /// `name` + `".lock"`, appended to the last component (`a/b` → `a/b.lock`).
