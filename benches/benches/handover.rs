@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lockfile::{LockError, LockOptions, LockedContext, LockedFile};
 use lockfile_benches::{Summary, XorShift, micros, monotonic_ns, open_rw, process_cpu_ns};
+use scoped_lockfile::{LockError, LockOptions, LockedContext, LockedFile};
 
 /// Hand-over rounds; hold times are random in 1..=4 ms. Tails need many: a
 /// p99 of 1000 is its 10th worst sample, noise on a small VM.

@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 use std::hint::black_box;
 
 use criterion::Criterion;
-use lockfile::{LockFile, LockedContext, locked};
 use lockfile_benches::open_rw;
+use scoped_lockfile::{LockFile, LockedContext, locked};
 
 const BASELINE: &str = "std-by-hand";
 

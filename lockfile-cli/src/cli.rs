@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// Run a command under a lock file, and tell who holds a lock.
 ///
 /// The lock is the kernel's flock(2) lock on the file, the one util-linux
-/// flock(1), Python's zc.lockfile and the Rust `lockfile` crate take, so all of
+/// flock(1), Python's zc.lockfile and the Rust `scoped-lockfile` crate take, so all of
 /// them exclude each other. While held, the file says who holds it.
 #[derive(Debug, Parser)]
 #[command(name = "lockfile", version, after_help = EXAMPLES)]

@@ -5,8 +5,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
-use lockfile::{LockError, LockOptions};
 use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
+use scoped_lockfile::{LockError, LockOptions};
 
 use crate::cli::RunArgs;
 use crate::forward::Forwarder;

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use lockfile::{Probe, probe};
 use rustix::process::{Pid, test_kill_process};
+use scoped_lockfile::{Probe, probe};
 
 use crate::cli::StatusArgs;
 use crate::{ERROR_EXIT, fail};

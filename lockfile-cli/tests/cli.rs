@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lockfile::{LockFile, Probe, probe};
+use scoped_lockfile::{LockFile, Probe, probe};
 
 fn lockfile(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lockfile"));

@@ -131,7 +131,7 @@ fn literal_template_check(krate: &TokenStream, template: &Expr) -> Option<TokenS
 fn crate_path(args: &LockArgs) -> TokenStream {
     args.krate
         .as_ref()
-        .map_or_else(|| quote!(::lockfile), ToTokens::to_token_stream)
+        .map_or_else(|| quote!(::scoped_lockfile), ToTokens::to_token_stream)
 }
 
 /// The return type if its last path segment is `Result` (`Result<T, E>`,

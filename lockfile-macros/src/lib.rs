@@ -1,6 +1,6 @@
-//! Procedural macros of the [`lockfile`](https://docs.rs/lockfile) crate.
+//! Procedural macros of the [`scoped-lockfile`](https://docs.rs/scoped-lockfile) crate.
 //!
-//! Use them through `lockfile` (`lockfile::locked`, `lockfile::with_lock!`),
+//! Use them through `scoped-lockfile` (`scoped_lockfile::locked`, `scoped_lockfile::with_lock!`),
 //! which re-exports them; their documentation lives there.
 
 mod args;
@@ -19,15 +19,15 @@ use syn::parse_macro_input;
 /// - `NAME`: any expression whose reference is `AsRef<Path>`: a string literal, a
 ///   `const`, `format!` of the function's own arguments, `self.dir.join("x")`.
 ///   It is evaluated on every call, before the body; `.lock` is appended, as
-///   [`LockedContext`](https://docs.rs/lockfile/latest/lockfile/struct.LockedContext.html) does.
+///   [`LockedContext`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/struct.LockedContext.html) does.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
 ///   `"5s"`, `"1m 30s"`), parsed at compile time; `"0s"` is a single try. Without
 ///   it the call waits as long as it takes.
 /// - `content_template`: what the lock file says, e.g. `"{pid};{hostname}"`. A
 ///   string literal is checked at compile time; any other expression is checked
 ///   when the lock is taken.
-/// - `crate`: the path to the `lockfile` crate, if it is re-exported under another
-///   name (default `::lockfile`).
+/// - `crate`: the path to the `scoped_lockfile` crate, if it is re-exported under another
+///   name (default `::scoped_lockfile`).
 ///
 /// Keys are optional and may come in any order; a repeated or unknown key, a bad
 /// duration or a bad literal template is a compile error on that token.
@@ -40,9 +40,9 @@ use syn::parse_macro_input;
 ///
 /// ```
 /// # use std::path::Path;
-/// # use lockfile::{LockError, LockOptions};
+/// # use scoped_lockfile::{LockError, LockOptions};
 /// # use std::time::Duration;
-/// #[lockfile::locked(dir.join("deploy"), timeout = "5s")]
+/// #[scoped_lockfile::locked(dir.join("deploy"), timeout = "5s")]
 /// fn deploy(dir: &Path) -> Result<u32, LockError> {
 ///     Ok(42)
 /// }
@@ -66,17 +66,17 @@ use syn::parse_macro_input;
 /// `?` would; `E` needs `From<LockError>` (`io::Error` has it, and so does
 /// anything `Box<dyn Error>` or `anyhow::Error` can hold). A type alias with
 /// another last segment does not count. Any other function panics with the
-/// [`LockError`](https://docs.rs/lockfile/latest/lockfile/enum.LockError.html)'s message.
+/// [`LockError`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/enum.LockError.html)'s message.
 ///
 /// ```
 /// # let tmp = tempfile::tempdir()?;
 /// # let dir = tmp.path();
-/// #[lockfile::locked(dir.join("report"), timeout = "0s")]
+/// #[scoped_lockfile::locked(dir.join("report"), timeout = "0s")]
 /// fn report(dir: &std::path::Path) -> std::io::Result<()> {
 ///     Ok(())
 /// }
 ///
-/// let _held = lockfile::LockedContext::new(dir.join("report"))?;
+/// let _held = scoped_lockfile::LockedContext::new(dir.join("report"))?;
 /// let err = report(dir).unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -95,8 +95,8 @@ use syn::parse_macro_input;
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tmp = tempfile::tempdir()?;
 /// # let dir = tmp.path();
-/// #[lockfile::locked(dir.join("sync"), timeout = "30s")]
-/// async fn sync(dir: &std::path::Path) -> Result<u32, lockfile::LockError> {
+/// #[scoped_lockfile::locked(dir.join("sync"), timeout = "30s")]
+/// async fn sync(dir: &std::path::Path) -> Result<u32, scoped_lockfile::LockError> {
 ///     tokio::task::yield_now().await; // still holding the lock
 ///     Ok(1)
 /// }
@@ -136,11 +136,11 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # What it expands to
 ///
 /// ```
-/// # use lockfile::{LockError, LockOptions};
+/// # use scoped_lockfile::{LockError, LockOptions};
 /// # use std::time::Duration;
 /// # let tmp = tempfile::tempdir()?;
 /// # let name = tmp.path().join("state");
-/// let total: Result<u32, LockError> = lockfile::with_lock!(&name, timeout = "5s", {
+/// let total: Result<u32, LockError> = scoped_lockfile::with_lock!(&name, timeout = "5s", {
 ///     40 + 2
 /// });
 ///
@@ -166,7 +166,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let tmp = tempfile::tempdir()?;
 /// # let dir = tmp.path();
-/// let n = lockfile::with_lock!(async dir.join("state"), timeout = "5s", {
+/// let n = scoped_lockfile::with_lock!(async dir.join("state"), timeout = "5s", {
 ///     tokio::task::yield_now().await;
 ///     42
 /// })?;
@@ -182,7 +182,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # let dir = tmp.path();
 /// fn first_even(dir: &std::path::Path, items: &[&str]) -> Result<Option<u32>, Box<dyn std::error::Error>> {
 ///     for item in items {
-///         let found = lockfile::with_lock!(dir.join("scan"), timeout = "1s", {
+///         let found = scoped_lockfile::with_lock!(dir.join("scan"), timeout = "1s", {
 ///             let n: u32 = item.parse()?; // returns from `first_even`
 ///             if n % 2 == 1 {
 ///                 continue; // next item, lock released

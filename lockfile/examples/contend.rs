@@ -1,8 +1,8 @@
 //! Several processes contend for one lock; each says what it saw.
 //!
 //! ```text
-//! cargo run -p lockfile --example contend            # 4 workers
-//! cargo run -p lockfile --example contend -- 8       # 8 workers
+//! cargo run -p scoped-lockfile --example contend            # 4 workers
+//! cargo run -p scoped-lockfile --example contend -- 8       # 8 workers
 //! ```
 //!
 //! The parent starts the workers (copies of this program) on one lock name in a
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lockfile::{LockError, LockOptions, LockedContext};
+use scoped_lockfile::{LockError, LockOptions, LockedContext};
 
 const HOLD: Duration = Duration::from_millis(300);
 

@@ -16,7 +16,7 @@ use crate::{LockError, LockFile, LockOptions};
 ///
 /// ```
 /// use std::time::Duration;
-/// use lockfile::LockedContext;
+/// use scoped_lockfile::LockedContext;
 ///
 /// # let dir = tempfile::tempdir()?;
 /// # let description = dir.path().join("description");
@@ -42,7 +42,7 @@ impl LockedContext {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let guard = lockfile::LockedContext::new(dir.path().join("description"))?;
+    /// let guard = scoped_lockfile::LockedContext::new(dir.path().join("description"))?;
     /// guard.close()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -59,7 +59,7 @@ impl LockedContext {
     /// ```
     /// use std::time::Duration;
     /// # let dir = tempfile::tempdir()?;
-    /// let guard = lockfile::LockedContext::with_timeout(dir.path().join("job"), Duration::from_millis(200))?;
+    /// let guard = scoped_lockfile::LockedContext::with_timeout(dir.path().join("job"), Duration::from_millis(200))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_timeout(name: impl AsRef<Path>, timeout: Duration) -> Result<Self, LockError> {
@@ -74,7 +74,7 @@ impl LockedContext {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let guard = lockfile::LockedContext::new(dir.path().join("job"))?;
+    /// let guard = scoped_lockfile::LockedContext::new(dir.path().join("job"))?;
     /// assert_eq!(guard.path(), dir.path().join("job.lock"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -90,7 +90,7 @@ impl LockedContext {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// lockfile::LockedContext::new(dir.path().join("job"))?.close()?;
+    /// scoped_lockfile::LockedContext::new(dir.path().join("job"))?.close()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(self) -> Result<(), LockError> {

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// # Example
 ///
 /// ```
-/// use lockfile::{LockError, LockFile};
+/// use scoped_lockfile::{LockError, LockFile};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("build.lock");
@@ -102,7 +102,7 @@ impl LockError {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("missing-dir").join("x.lock");
-    /// let err = lockfile::LockFile::new(&path).unwrap_err();
+    /// let err = scoped_lockfile::LockFile::new(&path).unwrap_err();
     /// assert_eq!(err.path(), path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -197,7 +197,7 @@ impl From<LockError> for io::Error {
     ///
     /// ```
     /// fn run(path: &std::path::Path) -> std::io::Result<()> {
-    ///     let _lock = lockfile::LockFile::new(path)?;
+    ///     let _lock = scoped_lockfile::LockFile::new(path)?;
     ///     Ok(())
     /// }
     /// # let dir = tempfile::tempdir()?;

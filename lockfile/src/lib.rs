@@ -30,9 +30,9 @@ pub use options::LockOptions;
 pub use probe::{Probe, probe};
 
 #[cfg(feature = "macros")]
-pub use lockfile_macros::{locked, with_lock};
+pub use scoped_lockfile_macros::{locked, with_lock};
 
-/// Not public API: what the `lockfile-macros` expansions call. May change in any
+/// Not public API: what the `scoped-lockfile-macros` expansions call. May change in any
 /// release without notice.
 #[doc(hidden)]
 pub mod __private {

@@ -24,7 +24,7 @@ use crate::{LockError, LockOptions, held};
 /// # Example
 ///
 /// ```
-/// use lockfile::{LockError, LockFile};
+/// use scoped_lockfile::{LockError, LockFile};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("lock");
@@ -60,7 +60,7 @@ impl LockFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let lock = lockfile::LockFile::new(dir.path().join("lock"))?;
+    /// let lock = scoped_lockfile::LockFile::new(dir.path().join("lock"))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(path: impl AsRef<Path>) -> Result<Self, LockError> {
@@ -88,7 +88,7 @@ impl LockFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("lock");
-    /// let lock = lockfile::LockFile::with_content_template(&path, "{pid};{hostname}")?;
+    /// let lock = scoped_lockfile::LockFile::with_content_template(&path, "{pid};{hostname}")?;
     /// let content = std::fs::read_to_string(&path)?;
     /// assert!(content.starts_with(&format!(" {};", std::process::id())));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -127,7 +127,7 @@ impl LockFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("lock");
-    /// let lock = lockfile::LockFile::new(&path)?;
+    /// let lock = scoped_lockfile::LockFile::new(&path)?;
     /// assert_eq!(lock.path(), path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -149,8 +149,8 @@ impl LockFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("lock");
-    /// lockfile::LockFile::new(&path)?.close()?;
-    /// lockfile::LockFile::new(&path)?.close()?; // free again at once
+    /// scoped_lockfile::LockFile::new(&path)?.close()?;
+    /// scoped_lockfile::LockFile::new(&path)?.close()?; // free again at once
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(mut self) -> Result<(), LockError> {

@@ -28,7 +28,7 @@ use crate::{LockError, LockFile, LockOptions};
 ///
 /// ```
 /// use std::io::{Read, Seek, Write};
-/// use lockfile::LockedFile;
+/// use scoped_lockfile::LockedFile;
 ///
 /// # let dir = tempfile::tempdir()?;
 /// # let path = dir.path().join("counter");
@@ -67,7 +67,7 @@ impl LockedFile {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("filename.ext");
     /// # std::fs::write(&path, "")?;
-    /// let f = lockfile::LockedFile::open(&path, "r")?;
+    /// let f = scoped_lockfile::LockedFile::open(&path, "r")?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(path: impl AsRef<Path>, mode: &str) -> Result<Self, LockError> {
@@ -86,7 +86,7 @@ impl LockedFile {
     /// # let dir = tempfile::tempdir()?;
     /// let mut read_write = OpenOptions::new();
     /// read_write.read(true).write(true).create(true);
-    /// let f = lockfile::LockedFile::open_with_options(dir.path().join("db"), &read_write)?;
+    /// let f = scoped_lockfile::LockedFile::open_with_options(dir.path().join("db"), &read_write)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_with_options(
@@ -121,7 +121,7 @@ impl LockedFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("data");
-    /// let f = lockfile::LockedFile::open(&path, "w")?;
+    /// let f = scoped_lockfile::LockedFile::open(&path, "w")?;
     /// assert_eq!(f.path(), path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -133,7 +133,7 @@ impl LockedFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let f = lockfile::LockedFile::open(dir.path().join("data"), "w")?;
+    /// let f = scoped_lockfile::LockedFile::open(dir.path().join("data"), "w")?;
     /// assert_eq!(f.lock_path(), dir.path().join("data.lock"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -145,7 +145,7 @@ impl LockedFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let f = lockfile::LockedFile::open(dir.path().join("data"), "w")?;
+    /// let f = scoped_lockfile::LockedFile::open(dir.path().join("data"), "w")?;
     /// assert_eq!(f.get_ref().metadata()?.len(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -157,7 +157,7 @@ impl LockedFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let mut f = lockfile::LockedFile::open(dir.path().join("data"), "w")?;
+    /// let mut f = scoped_lockfile::LockedFile::open(dir.path().join("data"), "w")?;
     /// f.get_mut().set_len(8)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -177,7 +177,7 @@ impl LockedFile {
     /// use std::io::Write;
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("data");
-    /// let mut f = lockfile::LockedFile::open(&path, "w")?;
+    /// let mut f = scoped_lockfile::LockedFile::open(&path, "w")?;
     /// f.write_all(b"saved")?;
     /// f.close()?;
     /// assert_eq!(std::fs::read(&path)?, b"saved");

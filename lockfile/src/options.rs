@@ -30,7 +30,7 @@ use crate::{LockError, LockFile, LockedContext, LockedFile};
 ///
 /// ```
 /// use std::time::Duration;
-/// use lockfile::LockOptions;
+/// use scoped_lockfile::LockOptions;
 ///
 /// # let dir = tempfile::tempdir()?;
 /// # let path = dir.path().join("deploy.lock");
@@ -58,7 +58,7 @@ impl LockOptions {
     /// The defaults: wait forever, template `"{pid}"`, mode `0o644`.
     ///
     /// ```
-    /// let opts = lockfile::LockOptions::new();
+    /// let opts = scoped_lockfile::LockOptions::new();
     /// # let _ = opts;
     /// ```
     pub fn new() -> Self {
@@ -73,7 +73,7 @@ impl LockOptions {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let one_try = lockfile::LockOptions::new().timeout(Duration::ZERO);
+    /// let one_try = scoped_lockfile::LockOptions::new().timeout(Duration::ZERO);
     /// # let _ = one_try;
     /// ```
     #[must_use]
@@ -86,7 +86,7 @@ impl LockOptions {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let opts = lockfile::LockOptions::new().timeout(Duration::ZERO).wait_forever();
+    /// let opts = scoped_lockfile::LockOptions::new().timeout(Duration::ZERO).wait_forever();
     /// # let _ = opts;
     /// ```
     #[must_use]
@@ -100,7 +100,7 @@ impl LockOptions {
     /// file is touched; anything else in braces is [`LockError::InvalidTemplate`].
     ///
     /// ```
-    /// let opts = lockfile::LockOptions::new().content_template("{pid};{hostname}");
+    /// let opts = scoped_lockfile::LockOptions::new().content_template("{pid};{hostname}");
     /// # let _ = opts;
     /// ```
     #[must_use]
@@ -113,7 +113,7 @@ impl LockOptions {
     /// (default `0o644`). An existing file keeps its mode.
     ///
     /// ```
-    /// let private = lockfile::LockOptions::new().mode(0o600);
+    /// let private = scoped_lockfile::LockOptions::new().mode(0o600);
     /// # let _ = private;
     /// ```
     #[cfg(unix)]
@@ -134,7 +134,7 @@ impl LockOptions {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let lock = lockfile::LockOptions::new().lock(dir.path().join("exact.lock"))?;
+    /// let lock = scoped_lockfile::LockOptions::new().lock(dir.path().join("exact.lock"))?;
     /// assert!(lock.path().ends_with("exact.lock"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -152,7 +152,7 @@ impl LockOptions {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// let guard = lockfile::LockOptions::new().locked_context(dir.path().join("job"))?;
+    /// let guard = scoped_lockfile::LockOptions::new().locked_context(dir.path().join("job"))?;
     /// assert!(guard.path().ends_with("job.lock"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -173,7 +173,7 @@ impl LockOptions {
     /// ```
     /// use std::io::Write;
     /// # let dir = tempfile::tempdir()?;
-    /// let mut log = lockfile::LockOptions::new().locked_file(dir.path().join("log"), "a")?;
+    /// let mut log = scoped_lockfile::LockOptions::new().locked_file(dir.path().join("log"), "a")?;
     /// writeln!(log, "one line, whole")?;
     /// log.close()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -196,7 +196,7 @@ impl LockOptions {
     /// # let dir = tempfile::tempdir()?;
     /// let mut create = OpenOptions::new();
     /// create.write(true).create(true);
-    /// let file = lockfile::LockOptions::new()
+    /// let file = scoped_lockfile::LockOptions::new()
     ///     .locked_file_with_options(dir.path().join("state"), &create)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -233,7 +233,7 @@ impl LockOptions {
     /// # let path = dir.path().join("job.lock");
     /// use std::time::Duration;
     ///
-    /// let opts = lockfile::LockOptions::new().timeout(Duration::from_secs(5));
+    /// let opts = scoped_lockfile::LockOptions::new().timeout(Duration::from_secs(5));
     /// let lock = opts.lock_async(&path).await?;
     /// // ... other tasks on this thread keep running while another waits ...
     /// lock.close()?;
@@ -259,7 +259,7 @@ impl LockOptions {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
-    /// let guard = lockfile::LockOptions::new().locked_context_async(dir.path().join("job")).await?;
+    /// let guard = scoped_lockfile::LockOptions::new().locked_context_async(dir.path().join("job")).await?;
     /// assert!(guard.path().ends_with("job.lock"));
     /// # Ok(())
     /// # }
@@ -287,7 +287,7 @@ impl LockOptions {
     /// # let dir = tempfile::tempdir()?;
     /// use std::io::Write;
     ///
-    /// let mut log = lockfile::LockOptions::new().locked_file_async(dir.path().join("log"), "a").await?;
+    /// let mut log = scoped_lockfile::LockOptions::new().locked_file_async(dir.path().join("log"), "a").await?;
     /// writeln!(log, "appended under the lock")?;
     /// log.close()?;
     /// # Ok(())
@@ -323,7 +323,7 @@ impl LockOptions {
     ///
     /// let mut create = OpenOptions::new();
     /// create.write(true).create(true);
-    /// let state = lockfile::LockOptions::new()
+    /// let state = scoped_lockfile::LockOptions::new()
     ///     .locked_file_with_options_async(dir.path().join("state"), &create)
     ///     .await?;
     /// state.close()?;

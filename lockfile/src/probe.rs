@@ -11,7 +11,7 @@ use crate::open::open_existing;
 /// A snapshot: the lock can be taken or released the moment after.
 ///
 /// ```
-/// use lockfile::{Probe, probe};
+/// use scoped_lockfile::{Probe, probe};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// # let path = dir.path().join("deploy.lock");
@@ -56,7 +56,7 @@ pub enum Probe {
 /// # Example
 ///
 /// ```
-/// use lockfile::{LockFile, Probe, probe};
+/// use scoped_lockfile::{LockFile, Probe, probe};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("job.lock");

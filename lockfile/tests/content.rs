@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use lockfile::{LockError, LockFile, LockOptions};
+use scoped_lockfile::{LockError, LockFile, LockOptions};
 
 fn pid() -> u32 {
     std::process::id()

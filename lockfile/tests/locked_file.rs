@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use lockfile::{LockError, LockFile, LockOptions, LockedFile};
+use scoped_lockfile::{LockError, LockFile, LockOptions, LockedFile};
 
 fn setup(content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use lockfile::{LockError, LockFile, Probe, probe};
+use scoped_lockfile::{LockError, LockFile, Probe, probe};
 
 #[test]
 fn a_missing_file_is_free_and_is_not_created() {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
+use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 
 fn expect_unsafe(path: &Path, found: &str) {
     let err = LockFile::new(path).unwrap_err();

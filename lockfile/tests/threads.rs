@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lockfile::{LockError, LockFile, LockOptions, LockedContext};
+use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext};
 
 #[test]
 fn same_thread_one_try_is_contended() {

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use lockfile::LockOptions;
+use scoped_lockfile::LockOptions;
 use support::{Holder, thread_count};
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use lockfile::{LockError, LockFile, LockOptions, Probe, probe};
+use scoped_lockfile::{LockError, LockFile, LockOptions, Probe, probe};
 use support::{Holder, PATIENCE};
 
 fn assert_send<T: Send>(_: &T) {}
@@ -261,7 +261,7 @@ fn bad_input_is_reported_on_first_poll_with_nothing_touched() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
-#[lockfile::locked(name, timeout = "10s")]
+#[scoped_lockfile::locked(name, timeout = "10s")]
 async fn locked_async_fn(name: &std::path::Path) -> Result<Instant, LockError> {
     Ok(Instant::now())
 }
@@ -281,7 +281,7 @@ fn a_locked_async_fn_and_with_lock_yield_while_they_wait() {
         let ticks = runtime.block_on(async move {
             let waiter = tokio::spawn(async move {
                 if use_macro_block {
-                    lockfile::with_lock!(async &name, timeout = "10s", { Instant::now() })
+                    scoped_lockfile::with_lock!(async &name, timeout = "10s", { Instant::now() })
                 } else {
                     locked_async_fn(&name).await
                 }

@@ -7,7 +7,7 @@ mod support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use lockfile::{LockError, LockFile, LockedFile};
+use scoped_lockfile::{LockError, LockFile, LockedFile};
 use support::{XorShift, holder_command, skip, trials};
 
 /// Runs a Python program over `inputs`, one per line, returning one line each.
@@ -271,7 +271,7 @@ fn durations_at_the_extremes() {
         (std::time::Duration::from_secs(u64::MAX), false),
         (std::time::Duration::new(u64::MAX, 999_999_999), false),
     ] {
-        let err = lockfile::LockOptions::new()
+        let err = scoped_lockfile::LockOptions::new()
             .timeout(timeout)
             .lock(&path)
             .unwrap_err();

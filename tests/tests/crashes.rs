@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use lockfile::{LockFile, Probe, probe};
+use scoped_lockfile::{LockFile, Probe, probe};
 use support::{Holder, PATIENCE, trials};
 
 #[test]

@@ -5,7 +5,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
+use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 use support::{Holder, PATIENCE, have_flock, try_lock_elsewhere};
 
 fn hostname() -> String {

@@ -6,7 +6,7 @@ mod support;
 use std::os::unix::fs::symlink;
 use std::time::{Duration, Instant};
 
-use lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile, probe};
+use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile, probe};
 use support::{Holder, thread_count};
 
 fn open_fds() -> usize {

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use lockfile::{LockError, LockedContext};
+use scoped_lockfile::{LockError, LockedContext};
 use support::{Holder, thread_count};
 
 #[test]

@@ -8,7 +8,7 @@ use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use lockfile::LockedFile;
+use scoped_lockfile::LockedFile;
 use support::{have_flock, holder_command, trials, zc_python};
 
 fn counter_in(dir: &Path) -> std::path::PathBuf {
@@ -160,8 +160,8 @@ lock.close()
     let mut child =
         support::spawn_locked(Command::new(&python).args(["-c", script, path.to_str().unwrap()]));
     let theirs = std::fs::read_to_string(&path).unwrap();
-    match lockfile::LockFile::new(&path) {
-        Err(lockfile::LockError::Contended { holder, .. }) => {
+    match scoped_lockfile::LockFile::new(&path) {
+        Err(scoped_lockfile::LockError::Contended { holder, .. }) => {
             assert_eq!(holder.as_deref(), Some(theirs.trim()));
         }
         other => panic!("zc.lockfile's lock did not exclude ours: {other:?}"),
@@ -169,7 +169,7 @@ lock.close()
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
     // Ours, with the same template, in the same format: " <pid>;<hostname>\n".
-    let ours = lockfile::LockFile::with_content_template(&path, "{pid};{hostname}").unwrap();
+    let ours = scoped_lockfile::LockFile::with_content_template(&path, "{pid};{hostname}").unwrap();
     let content = std::fs::read_to_string(&path).unwrap();
     let strip_pid = |s: &str| s.split_once(';').map(|(_, host)| host.to_owned());
     assert_eq!(strip_pid(&content), strip_pid(&theirs));

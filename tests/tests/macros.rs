@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use lockfile::{LockError, LockFile, LockedContext, locked, with_lock};
+use scoped_lockfile::{LockError, LockFile, LockedContext, locked, with_lock};
 use support::{Holder, holder_command};
 
 #[test]

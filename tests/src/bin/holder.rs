@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
+use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 
 const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
                      [--mode M] [--report-fds]\n       holder marks DIR ROUNDS\n       \
@@ -97,7 +97,7 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-#[lockfile::locked(dir.join("marks"))]
+#[scoped_lockfile::locked(dir.join("marks"))]
 fn append_marks(dir: &Path) {
     let mut marks = OpenOptions::new()
         .append(true)

@@ -135,7 +135,7 @@ pub fn zc_python() -> Option<std::path::PathBuf> {
     let venv = base.join("zc-venv");
     let python = venv.join("bin/python");
     // Test binaries run in parallel: the first one builds the venv, under a lock.
-    let _building = lockfile::LockedContext::new(base.join("zc-venv-setup")).unwrap();
+    let _building = scoped_lockfile::LockedContext::new(base.join("zc-venv-setup")).unwrap();
     let works = |python: &Path| {
         Command::new(python)
             .args(["-c", "import zc.lockfile"])

@@ -1,4 +1,4 @@
-#[lockfile::locked("job", timeout = "5 parsecs")]
+#[scoped_lockfile::locked("job", timeout = "5 parsecs")]
 fn job() {}
 
 fn main() {}

@@ -1,4 +1,4 @@
-#[lockfile::locked("job", timeout = 5)]
+#[scoped_lockfile::locked("job", timeout = 5)]
 fn job() {}
 
 fn main() {}

@@ -1,4 +1,4 @@
-#[lockfile::locked("job", timeout = "")]
+#[scoped_lockfile::locked("job", timeout = "")]
 fn job() {}
 
 fn main() {}

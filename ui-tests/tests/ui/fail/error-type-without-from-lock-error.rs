@@ -1,7 +1,7 @@
 #[derive(Debug)]
 struct MyError;
 
-#[lockfile::locked("job")]
+#[scoped_lockfile::locked("job")]
 fn job() -> Result<(), MyError> {
     Ok(())
 }

@@ -1,8 +1,8 @@
-#[lockfile::locked("job")]
+#[scoped_lockfile::locked("job")]
 fn job() {
     drop(__lockfile_guard);
 }
 
 fn main() {
-    let _ = lockfile::with_lock!("job", { __lockfile_guard.close() });
+    let _ = scoped_lockfile::with_lock!("job", { __lockfile_guard.close() });
 }

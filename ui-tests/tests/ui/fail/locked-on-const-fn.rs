@@ -1,4 +1,4 @@
-#[lockfile::locked("job")]
+#[scoped_lockfile::locked("job")]
 const fn job() -> u8 {
     1
 }

@@ -1,4 +1,4 @@
-#[lockfile::locked("job")]
+#[scoped_lockfile::locked("job")]
 const JOB: u8 = 1;
 
 fn main() {}

@@ -1,4 +1,4 @@
-#[lockfile::locked("job")]
+#[scoped_lockfile::locked("job")]
 static JOB: u8 = 1;
 
 fn main() {}

@@ -1,4 +1,4 @@
-#[lockfile::locked("job")]
+#[scoped_lockfile::locked("job")]
 trait Job {
     fn run(&self);
 }

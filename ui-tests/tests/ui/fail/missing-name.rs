@@ -1,9 +1,9 @@
-#[lockfile::locked]
+#[scoped_lockfile::locked]
 fn no_arguments() {}
 
-#[lockfile::locked(timeout = "5s")]
+#[scoped_lockfile::locked(timeout = "5s")]
 fn keys_only() {}
 
 fn main() {
-    let _ = lockfile::with_lock!({ 1 });
+    let _ = scoped_lockfile::with_lock!({ 1 });
 }

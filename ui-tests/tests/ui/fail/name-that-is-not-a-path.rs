@@ -1,4 +1,4 @@
-#[lockfile::locked(42)]
+#[scoped_lockfile::locked(42)]
 fn job() {}
 
 fn main() {}

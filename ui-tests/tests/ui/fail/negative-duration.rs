@@ -1,4 +1,4 @@
-#[lockfile::locked("job", timeout = "-1s")]
+#[scoped_lockfile::locked("job", timeout = "-1s")]
 fn job() {}
 
 fn main() {}

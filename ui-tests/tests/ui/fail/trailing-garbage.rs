@@ -1,4 +1,4 @@
-#[lockfile::locked("job", timeout = "5s" garbage)]
+#[scoped_lockfile::locked("job", timeout = "5s" garbage)]
 fn job() {}
 
 fn main() {}

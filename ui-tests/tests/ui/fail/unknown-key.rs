@@ -1,4 +1,4 @@
-#[lockfile::locked("job", tiemout = "5s")]
+#[scoped_lockfile::locked("job", tiemout = "5s")]
 fn job() {}
 
 fn main() {}

@@ -1,6 +1,6 @@
-#[lockfile::locked("job", content_template = "{pid};{user}")]
+#[scoped_lockfile::locked("job", content_template = "{pid};{user}")]
 fn job() {}
 
 fn main() {
-    let _ = lockfile::with_lock!("job", content_template = "{pid:>8}", { 1 });
+    let _ = scoped_lockfile::with_lock!("job", content_template = "{pid:>8}", { 1 });
 }

@@ -1,3 +1,3 @@
 fn main() {
-    let _ = lockfile::with_lock!(async "job", { 1 });
+    let _ = scoped_lockfile::with_lock!(async "job", { 1 });
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use lockfile::{LockError, locked, with_lock};
+use scoped_lockfile::{LockError, locked, with_lock};
 
 fn assert_send<F: Send>(_: &F) {}
 
@@ -117,6 +117,6 @@ fn main() {
         "store.lock",
         "scan.lock",
     ] {
-        lockfile::LockFile::new(path.join(name)).unwrap();
+        scoped_lockfile::LockFile::new(path.join(name)).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lockfile::locked;
+use scoped_lockfile::locked;
 
 const NAME: &str = "constant";
 
@@ -22,7 +22,7 @@ fn from_arguments(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("job-{id}.lock"))
 }
 
-#[locked(dir.join("keys"), content_template = "{pid}", timeout = "250ms", crate = "lockfile")]
+#[locked(dir.join("keys"), content_template = "{pid}", timeout = "250ms", crate = "scoped_lockfile")]
 fn all_keys_reordered(dir: &Path) -> bool {
     dir.join("keys.lock").exists()
 }
@@ -44,5 +44,5 @@ fn main() {
     assert!(all_keys_reordered(dir.path()));
     trailing_comma(dir.path());
     // Released on return: a single try succeeds.
-    lockfile::LockFile::new(lock).unwrap();
+    scoped_lockfile::LockFile::new(lock).unwrap();
 }

@@ -3,7 +3,7 @@
 #![deny(warnings)]
 
 mod deps {
-    pub(crate) use lockfile as renamed_lockfile;
+    pub(crate) use scoped_lockfile as renamed_lockfile;
 }
 
 use deps::renamed_lockfile::{locked, with_lock};

@@ -6,7 +6,7 @@
 use std::fmt::Display;
 use std::path::PathBuf;
 
-use lockfile::locked;
+use scoped_lockfile::locked;
 
 struct Store {
     dir: PathBuf,

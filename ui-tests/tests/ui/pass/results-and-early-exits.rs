@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use lockfile::{LockError, locked};
+use scoped_lockfile::{LockError, locked};
 
 #[derive(Debug)]
 enum AppError {
@@ -59,19 +59,19 @@ fn main() {
     boxed(dir.path()).unwrap();
 
     // Held elsewhere: the error comes back through From, the body never runs.
-    let held = lockfile::LockFile::new(dir.path().join("io.lock")).unwrap();
+    let held = scoped_lockfile::LockFile::new(dir.path().join("io.lock")).unwrap();
     assert_eq!(
         io_result(dir.path()).unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock
     );
     drop(held);
-    let held = lockfile::LockFile::new(dir.path().join("lock-error.lock")).unwrap();
+    let held = scoped_lockfile::LockFile::new(dir.path().join("lock-error.lock")).unwrap();
     assert!(matches!(
         lock_error(dir.path()),
         Err(LockError::Contended { .. })
     ));
     drop(held);
-    let _held = lockfile::LockedContext::new(dir.path().join("parse")).unwrap();
+    let _held = scoped_lockfile::LockedContext::new(dir.path().join("parse")).unwrap();
     let err = parse(dir.path(), "1").unwrap_err();
     assert!(
         matches!(err, AppError::Lock(LockError::WouldDeadlock { .. })),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use lockfile::{LockError, with_lock};
+use scoped_lockfile::{LockError, with_lock};
 
 fn value(dir: &Path) -> Result<u32, LockError> {
     with_lock!(dir.join("value"), { 40 + 2 })
@@ -60,6 +60,6 @@ fn main() {
     assert_eq!(loops(dir.path()), [0, 2, 4, 6]);
     // Released after each use: one try succeeds.
     for name in ["value.lock", "q.lock", "ret.lock", "loop.lock"] {
-        lockfile::LockFile::new(dir.path().join(name)).unwrap();
+        scoped_lockfile::LockFile::new(dir.path().join(name)).unwrap();
     }
 }
