@@ -175,3 +175,23 @@ impl Drop for LockFile {
         let _ = self.release();
     }
 }
+
+/// The lock's descriptor, e.g. to let a child process inherit the lock, as
+/// `flock(1)` does: the lock belongs to the open file description, so it lasts
+/// while any process has a descriptor of it. The descriptor is close-on-exec;
+/// clearing that flag (`fcntl(F_SETFD)`) before spawning hands a copy to the child.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// # let dir = tempfile::tempdir()?;
+/// let lock = scoped_lockfile::LockFile::new(dir.path().join("lock"))?;
+/// let fd = lock.as_fd();
+/// # let _ = fd;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(unix)]
+impl std::os::fd::AsFd for LockFile {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
