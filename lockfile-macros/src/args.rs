@@ -1,4 +1,5 @@
-//! The arguments both macros share: `NAME, timeout = "..", content_template = .., crate = ".."`.
+//! The arguments both macros share: `NAME, timeout = "..", content_template = ..,
+//! crate = ".."`, and `#[locked]`'s own `on_error = ".."`.
 
 use std::time::Duration;
 
@@ -8,14 +9,24 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Block, Expr, Ident, Lit, LitStr, Token, token};
 
 /// The keys after the name, for error messages.
-const KEYS: &str = "`timeout`, `content_template` or `crate`";
+const KEYS: &str = "`timeout`, `content_template`, `on_error` or `crate`";
 
 /// Parsed lock arguments; every key is optional.
 pub(crate) struct LockArgs {
     pub(crate) name: Expr,
     pub(crate) timeout: Option<Duration>,
     pub(crate) content_template: Option<Expr>,
+    pub(crate) on_error: Option<OnError>,
     pub(crate) krate: Option<syn::Path>,
+}
+
+/// What a `#[locked]` fn does when the lock cannot be taken.
+#[derive(Clone, Copy)]
+pub(crate) enum OnError {
+    /// `on_error = "panic"`: panic with the error's message.
+    Panic,
+    /// `on_error = "return"`: `return Err(E::from(error))`, as `?` does.
+    Return(Span),
 }
 
 /// `with_lock!`'s input: `async` if the lock is awaited, the lock arguments,
@@ -66,6 +77,7 @@ fn parse_args(
         name,
         timeout: None,
         content_template: None,
+        on_error: None,
         krate: None,
     };
     let mut body = None;
@@ -84,7 +96,7 @@ fn parse_args(
             }
             break;
         }
-        parse_key_value(input, &mut args)?;
+        parse_key_value(input, &mut args, block_allowed)?;
     }
     Ok((args, body))
 }
@@ -104,7 +116,11 @@ fn parse_name(input: ParseStream<'_>) -> syn::Result<Expr> {
     input.parse()
 }
 
-fn parse_key_value(input: ParseStream<'_>, args: &mut LockArgs) -> syn::Result<()> {
+fn parse_key_value(
+    input: ParseStream<'_>,
+    args: &mut LockArgs,
+    with_lock: bool,
+) -> syn::Result<()> {
     if !input.peek(Ident::peek_any) {
         return Err(input.error(format!("expected {KEYS}")));
     }
@@ -124,6 +140,19 @@ fn parse_key_value(input: ParseStream<'_>, args: &mut LockArgs) -> syn::Result<(
             }
             args.content_template = Some(input.parse()?);
         }
+        "on_error" if with_lock => {
+            return Err(syn::Error::new(
+                key.span(),
+                "`on_error` is for #[locked] only: with_lock! always evaluates to a \
+                 `Result<T, LockError>`",
+            ));
+        }
+        "on_error" => {
+            if args.on_error.is_some() {
+                return Err(repeated());
+            }
+            args.on_error = Some(parse_on_error(input)?);
+        }
         "crate" => {
             if args.krate.is_some() {
                 return Err(repeated());
@@ -139,6 +168,21 @@ fn parse_key_value(input: ParseStream<'_>, args: &mut LockArgs) -> syn::Result<(
         }
     }
     Ok(())
+}
+
+fn parse_on_error(input: ParseStream<'_>) -> syn::Result<OnError> {
+    let expected = "expected `on_error = \"panic\"` or `on_error = \"return\"`";
+    let lit: LitStr = input
+        .parse()
+        .map_err(|err| syn::Error::new(err.span(), expected))?;
+    match lit.value().as_str() {
+        "panic" => Ok(OnError::Panic),
+        "return" => Ok(OnError::Return(lit.span())),
+        other => Err(syn::Error::new(
+            lit.span(),
+            format!("unknown `on_error = {other:?}`: {expected}"),
+        )),
+    }
 }
 
 /// A humantime duration string (`"500ms"`, `"5s"`, `"1m 30s"`), parsed now so a

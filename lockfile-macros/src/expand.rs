@@ -3,9 +3,12 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Item, ItemFn, Lit, ReturnType, Type};
+use syn::{
+    AttrStyle, Expr, ExprLit, GenericArgument, Ident, Item, ItemFn, Lit, PathArguments, ReturnType,
+    Type, TypeParamBound,
+};
 
-use crate::args::{LockArgs, WithLockInput};
+use crate::args::{LockArgs, OnError, WithLockInput};
 
 /// `#[locked(...)]`: the function unchanged but for its body, which first takes
 /// the guard. On bad input, the item is emitted unchanged beside the error, so
@@ -35,25 +38,68 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             "#[locked] cannot be used on a `const fn`: taking a lock happens at run time",
         ));
     }
+    let is_async = sig.asyncness.is_some();
+    if !is_async && let Some(ty) = returns_future(&sig.output) {
+        return Err(syn::Error::new_spanned(
+            ty,
+            "#[locked] on a fn that returns a future would release the lock when the fn \
+             returns, before the future runs: write an `async fn` instead",
+        ));
+    }
     let guard = Ident::new("__lockfile_guard", Span::mixed_site());
-    let acquire = acquire(args, sig.asyncness.is_some());
+    let pending = Ident::new("__lockfile_pending", Span::mixed_site());
     let krate = crate_path(args);
-    let take = if let Some(ty) = returns_result(&sig.output) {
-        // `?` converts with `From`; spanned on the return type so that a missing
-        // `From<LockError>` is reported there, not inside the expansion.
-        quote_spanned!(ty.span()=> #acquire?)
+    let acquire = acquire(args, is_async);
+    // Taking the lock is a statement of its own, so the name's temporaries end
+    // before the body runs (and, in an async fn, before the first `.await`).
+    let (before, result) = if is_async {
+        (quote!(let #pending = #acquire;), quote!(#pending.await))
     } else {
-        quote!(#krate::__private::expect_lock(#acquire))
+        // A sync fn's guard cannot leave its frame: registered as held by this
+        // thread, a wait for it on this thread is refused, not a hang.
+        (
+            TokenStream::new(),
+            quote!(#krate::__private::enter_scope(#acquire)),
+        )
     };
+    let take = match on_error(args, &sig.output) {
+        // `?` converts with `From`; spanned on the return type (or the key that
+        // asked for it) so that a missing `From<LockError>` is reported there,
+        // not inside the expansion.
+        ErrorPath::Return(span) => quote_spanned!(span=> #result?),
+        ErrorPath::Panic => quote!(#krate::__private::expect_lock(#result)),
+    };
+    // Inner attributes (`#![allow(..)]`) stay at the top of the body.
+    let (inner, outer): (Vec<_>, Vec<_>) = function
+        .attrs
+        .iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
     let stmts = &function.block.stmts;
     let mut body = TokenStream::new();
     function.block.brace_token.surround(&mut body, |body| {
-        quote!(let #guard = #take; #(#stmts)*).to_tokens(body);
+        quote!(#(#inner)* #before let #guard = #take; #(#stmts)*).to_tokens(body);
     });
-    let ItemFn {
-        attrs, vis, sig, ..
-    } = &function;
-    Ok(quote!(#(#attrs)* #vis #sig #body))
+    let vis = &function.vis;
+    Ok(quote!(#(#outer)* #vis #sig #body))
+}
+
+/// Where a `#[locked]` fn's lock error goes.
+enum ErrorPath {
+    /// Returned as `Err(E::from(error))`; errors about it point at this span.
+    Return(Span),
+    Panic,
+}
+
+/// `on_error` if given; otherwise `?` for a fn returning `Result`, else a panic.
+fn on_error(args: &LockArgs, output: &ReturnType) -> ErrorPath {
+    match args.on_error {
+        Some(OnError::Panic) => ErrorPath::Panic,
+        Some(OnError::Return(span)) => ErrorPath::Return(match output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => span,
+        }),
+        None => returns_result(output).map_or(ErrorPath::Panic, |ty| ErrorPath::Return(ty.span())),
+    }
 }
 
 /// `with_lock!(...)`: a `Result<T, LockError>` whose `Ok` holds the block's value.
@@ -62,26 +108,40 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
 pub(crate) fn with_lock(input: &WithLockInput) -> TokenStream {
     let acquire = acquire(&input.args, input.is_async);
     let guard = Ident::new("__lockfile_guard", Span::mixed_site());
+    let pending = Ident::new("__lockfile_pending", Span::mixed_site());
+    let taken = Ident::new("__lockfile_taken", Span::mixed_site());
     let error = Ident::new("__lockfile_error", Span::mixed_site());
     let value = Ident::new("__lockfile_value", Span::mixed_site());
+    // The lock is taken in a `let` of its own, not in the `match`'s scrutinee,
+    // whose temporaries would live through the whole body (a `Mutex` guard in
+    // the name would be held while the body runs; an `Rc` would make the
+    // future `!Send` across the body's `.await`s).
+    let take = if input.is_async {
+        quote!(let #pending = #acquire; let #taken = #pending.await;)
+    } else {
+        quote!(let #taken = #acquire;)
+    };
     let stmts = &input.body.stmts;
     // A body that always returns or breaks makes our `Ok` unreachable; that is
     // not the user's mistake, so the allow covers our statement and nothing else.
     quote! {
-        match #acquire {
-            ::core::result::Result::Ok(#guard) => {
-                let #value = { #(#stmts)* };
-                #[allow(unreachable_code)]
-                let #value = ::core::result::Result::Ok(#value);
-                #value
+        {
+            #take
+            match #taken {
+                ::core::result::Result::Ok(#guard) => {
+                    let #value = { #(#stmts)* };
+                    #[allow(unreachable_code)]
+                    let #value = ::core::result::Result::Ok(#value);
+                    #value
+                }
+                ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
             }
-            ::core::result::Result::Err(#error) => ::core::result::Result::Err(#error),
         }
     }
 }
 
 /// `LockOptions::new()...locked_context(&NAME)`: a `Result<LockedContext, LockError>`;
-/// or `locked_context_async(&NAME).await` in async code, which yields while it waits.
+/// or, in async code, the future `locked_context_async(&NAME)`, to be awaited.
 fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     let krate = crate_path(args);
     let name = &args.name;
@@ -99,7 +159,7 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     // Spanned on the name, so a name that is not a path is reported there.
     let name = quote_spanned!(name.span()=> &(#name));
     let take = if is_async {
-        quote!(.locked_context_async(#name).await)
+        quote!(.locked_context_async(#name))
     } else {
         quote!(.locked_context(#name))
     };
@@ -145,6 +205,50 @@ fn returns_result(output: &ReturnType) -> Option<&Type> {
     };
     let last = path.path.segments.last()?;
     (last.ident == "Result").then_some(&**ty)
+}
+
+/// The return type if it is a future, as far as its spelling tells:
+/// `impl Future<..>`, `Pin<Box<dyn Future<..>>>`, `Box<dyn Future<..>>`,
+/// `BoxFuture<..>`, `LocalBoxFuture<..>`. A sync fn returning one would run
+/// the future's work after the lock is released.
+fn returns_future(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    is_future(ty).then_some(&**ty)
+}
+
+fn is_future(ty: &Type) -> bool {
+    let names_future = |bounds: &syn::punctuated::Punctuated<TypeParamBound, _>| {
+        bounds.iter().any(|bound| {
+            matches!(bound, TypeParamBound::Trait(tr)
+                if tr.path.segments.last().is_some_and(|last| last.ident == "Future"))
+        })
+    };
+    match ty {
+        Type::ImplTrait(ty) => names_future(&ty.bounds),
+        Type::TraitObject(ty) => names_future(&ty.bounds),
+        Type::Paren(ty) => is_future(&ty.elem),
+        Type::Group(ty) => is_future(&ty.elem),
+        Type::Path(ty) => {
+            let Some(last) = ty.path.segments.last() else {
+                return false;
+            };
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return true;
+            }
+            if last.ident != "Pin" && last.ident != "Box" {
+                return false;
+            }
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return false;
+            };
+            args.args
+                .iter()
+                .any(|arg| matches!(arg, GenericArgument::Type(inner) if is_future(inner)))
+        }
+        _ => false,
+    }
 }
 
 fn item_keyword_span(item: &Item) -> Span {

@@ -13,7 +13,7 @@ use syn::parse_macro_input;
 ///
 /// ```text
 /// #[locked(NAME)]
-/// #[locked(NAME, timeout = "DURATION", content_template = TEMPLATE, crate = "PATH")]
+/// #[locked(NAME, timeout = "DURATION", content_template = TEMPLATE, on_error = "panic" | "return", crate = "PATH")]
 /// ```
 ///
 /// - `NAME`: any expression whose reference is `AsRef<Path>`: a string literal, a
@@ -26,6 +26,7 @@ use syn::parse_macro_input;
 /// - `content_template`: what the lock file says, e.g. `"{pid};{hostname}"`. A
 ///   string literal is checked at compile time; any other expression is checked
 ///   when the lock is taken.
+/// - `on_error`: what the function does when the lock cannot be taken (see below).
 /// - `crate`: the path to the `scoped_lockfile` crate, if it is re-exported under another
 ///   name (default `::scoped_lockfile`).
 ///
@@ -35,8 +36,11 @@ use syn::parse_macro_input;
 /// # What it expands to
 ///
 /// The function keeps its signature, attributes, generics and `where` clause;
-/// its body gains one statement in front, and the guard drops when the body is
-/// left, however it is left: `return`, `?`, a panic, or the end.
+/// its body gains one statement in front (after any inner attribute such as
+/// `#![allow(..)]`, which stays first), and the guard drops when the body is
+/// left, however it is left: `return`, `?`, a panic, or the end. The name's
+/// temporaries end with that statement, before the body runs, as they would
+/// in a `let` written by hand.
 ///
 /// ```
 /// # use std::path::Path;
@@ -59,14 +63,28 @@ use syn::parse_macro_input;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
+/// (But for one hidden step: the guard of a sync fn is registered as held by
+/// its thread while the fn runs; see *Deadlock on the same thread*. An `async
+/// fn` takes it with `locked_context_async(..)` in one statement and awaits it
+/// in the next.)
+///
 /// # When the lock cannot be taken
 ///
-/// A function whose return type's last path segment is `Result` (`Result<T, E>`,
-/// `io::Result<T>`, `anyhow::Result<T>`) returns `Err(E::from(lock_error))`, as
-/// `?` would; `E` needs `From<LockError>` (`io::Error` has it, and so does
-/// anything `Box<dyn Error>` or `anyhow::Error` can hold). A type alias with
-/// another last segment does not count. Any other function panics with the
-/// [`LockError`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/enum.LockError.html)'s message.
+/// By default, a function whose return type's last path segment is `Result`
+/// (`Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>`) returns
+/// `Err(E::from(lock_error))`, as `?` would; `E` needs `From<LockError>`
+/// (`io::Error` has it, and so does anything `Box<dyn Error>` or
+/// `anyhow::Error` can hold). Any other function panics with the
+/// [`LockError`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/enum.LockError.html)'s
+/// message. The decision is made from the spelling of the return type alone:
+/// a type alias named `Result` that is not one (`type Result = u32;`), or a
+/// `Result` under another name (`Self::Output`), is told apart with
+/// `on_error`:
+///
+/// - `on_error = "panic"`: panic with the error's message, whatever the type.
+/// - `on_error = "return"`: `return Err(From::from(lock_error))`, whatever the
+///   spelling; the return type must then be a `Result` whose error type has
+///   `From<LockError>`.
 ///
 /// ```
 /// # let tmp = tempfile::tempdir()?;
@@ -105,6 +123,24 @@ use syn::parse_macro_input;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Deadlock on the same thread
+///
+/// The guard of a sync function cannot leave its frame, so while the function
+/// runs, its thread holds the lock. If that thread then waits, without a
+/// timeout, for the same lock file (the function re-entered, say), the wait
+/// could never end: it fails at once with `LockError::WouldDeadlock`, through
+/// the path above. A wait with a timeout times out instead, and an `async fn`'s
+/// guard, which may move between threads with its future, is never counted.
+///
+/// # What runs under the lock
+///
+/// The body, and nothing after it. A sync function that returns a future
+/// (`impl Future`, `Pin<Box<dyn Future>>`, `BoxFuture`) is a compile error
+/// saying to write an `async fn`: its work would run once the lock is
+/// released. The same holds, undetected, for any value evaluated lazily after
+/// the function returns: an iterator, a closure, a builder. Collect or run
+/// it inside the body.
 ///
 /// Not supported: `const fn` (locking happens at run time) and items other than
 /// functions with a body; each is a compile error saying so.
@@ -145,11 +181,13 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// });
 ///
 /// // is the same as
-/// let by_hand: Result<u32, LockError> =
-///     match LockOptions::new().timeout(Duration::from_secs(5)).locked_context(&(&name)) {
+/// let by_hand: Result<u32, LockError> = {
+///     let taken = LockOptions::new().timeout(Duration::from_secs(5)).locked_context(&(&name));
+///     match taken {
 ///         Ok(_guard) => Ok({ 40 + 2 }),
 ///         Err(err) => Err(err),
-///     };
+///     }
+/// };
 /// assert_eq!(total?, by_hand?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

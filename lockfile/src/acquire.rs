@@ -1,12 +1,12 @@
 //! Taking a lock: one try, then waiting as the options say, then writing the
-//! holder's content (semantics 1, 3, 4, 10, 11).
+//! holder's content (semantics 1, 3, 4, 6, 10, 11).
 
-use std::fs::{File, TryLockError};
-use std::os::unix::fs::FileExt;
+use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::open::{Identified, identify, open_lock_file};
+use crate::open::{Identified, identify, identify_locked, open_lock_file};
+use crate::sys::{self, Access};
 use crate::template::Template;
 use crate::wait::Waiting;
 use crate::{LockError, held};
@@ -31,6 +31,16 @@ impl Wait {
     }
 }
 
+/// What to take and how: everything but the path and the wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// The rendered content; written only by an exclusive holder.
+    pub(crate) content: &'a str,
+    pub(crate) access: Access,
+    /// Permission bits of a lock file we create.
+    pub(crate) mode: u32,
+}
+
 /// What the first, non-blocking try found.
 pub(crate) enum FirstTry {
     /// The lock is ours and its content written.
@@ -39,14 +49,20 @@ pub(crate) enum FirstTry {
     Held(Identified),
 }
 
-/// Opens `path` and tries its lock once; on success, writes `content`.
-pub(crate) fn try_once(path: &Path, content: &str, mode: u32) -> Result<FirstTry, LockError> {
-    let file = open_lock_file(path, mode)?;
-    match file.try_lock() {
-        Ok(()) => finish(path, file, content).map(FirstTry::Locked),
-        // A FIFO or device held by someone else is still refused as what it is.
-        Err(TryLockError::WouldBlock) => identify(path, file).map(FirstTry::Held),
-        Err(TryLockError::Error(err)) => Err(LockError::io(path, err)),
+/// Opens `path` and tries its lock once; on success, writes the content.
+pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
+    loop {
+        let file = open_lock_file(path, request.mode)?;
+        let locked =
+            sys::try_lock(&file, request.access).map_err(|err| LockError::io(path, err))?;
+        if !locked {
+            // A FIFO or device held by someone else is still refused as what it is.
+            return identify(path, file).map(FirstTry::Held);
+        }
+        // Removed between our open and our lock: try the file there now.
+        if let Some(locked) = identify_locked(path, file, false)? {
+            return finish(path, locked, request).map(FirstTry::Locked);
+        }
     }
 }
 
@@ -58,11 +74,17 @@ pub(crate) fn try_once(path: &Path, content: &str, mode: u32) -> Result<FirstTry
 pub(crate) fn acquire(
     path: &Path,
     template: &Template,
+    access: Access,
     wait: Wait,
     mode: u32,
 ) -> Result<Identified, LockError> {
     let content = template.render();
-    let held_elsewhere = match try_once(path, &content, mode)? {
+    let request = Request {
+        content: &content,
+        access,
+        mode,
+    };
+    let held_elsewhere = match try_once(path, request)? {
         FirstTry::Locked(locked) => return Ok(locked),
         FirstTry::Held(held_elsewhere) => held_elsewhere,
     };
@@ -72,40 +94,57 @@ pub(crate) fn acquire(
     if wait == Wait::For(Duration::ZERO) {
         return Err(contended(path, &held_elsewhere));
     }
-    if held::by_current_thread(held_elsewhere.id) {
-        return Err(LockError::WouldDeadlock {
-            path: path.to_path_buf(),
-        });
-    }
-    let file = match wait.deadline(started) {
-        None => lock_blocking(path, held_elsewhere.file)?,
+    let locked = match wait.deadline(started) {
+        None => {
+            // Only a wait that can never end is refused, and only where that
+            // is certain (semantic 11); a timed wait just times out.
+            if held::in_locked_scope(held_elsewhere.id) {
+                return Err(LockError::WouldDeadlock {
+                    path: path.to_path_buf(),
+                });
+            }
+            wait_on(path, held_elsewhere.file, access, mode)?
+        }
         Some(deadline) => {
-            let waiting = Waiting::start(path, held_elsewhere.id, mode)?;
+            let waiting = Waiting::start(path, held_elsewhere.id, access, mode)?;
             match waiting.wait_until(deadline) {
                 Some(outcome) => outcome?,
-                None => return Err(timed_out(path, started, &held_elsewhere)),
+                None => return Err(timed_out(path, wait, started, &held_elsewhere)),
             }
         }
     };
-    finish(path, file, &content)
+    finish(path, locked, request)
 }
 
-/// Blocks on the file's own descriptor until its lock is free.
-pub(crate) fn lock_blocking(path: &Path, file: File) -> Result<File, LockError> {
-    file.lock().map_err(|err| LockError::io(path, err))?;
-    Ok(file)
+/// Blocks on `file`'s own descriptor until its lock is ours, and starts over
+/// on the file at `path` for as long as the one locked turns out to have lost
+/// its name while we waited.
+pub(crate) fn wait_on(
+    path: &Path,
+    mut file: File,
+    access: Access,
+    mode: u32,
+) -> Result<Identified, LockError> {
+    loop {
+        sys::lock(&file, access).map_err(|err| LockError::io(path, err))?;
+        match identify_locked(path, file, true)? {
+            Some(locked) => return Ok(locked),
+            None => file = open_lock_file(path, mode)?,
+        }
+    }
 }
 
-/// Completes a lock just taken on `file`: identified only now that the lock is
-/// held, one fstat refuses what is not a regular file (dropping the file releases
-/// the lock) and gives a length no cooperating process can change under us.
-pub(crate) fn finish(path: &Path, file: File, content: &str) -> Result<Identified, LockError> {
-    let locked = identify(path, file)?;
-    held::register(locked.id);
-    if let Err(err) = write_content(&locked, content.as_bytes()) {
-        held::unregister(locked.id);
-        // Dropping the file closes its descriptor, which releases the lock.
-        return Err(LockError::io(path, err));
+/// Completes a lock just taken and identified: an exclusive holder writes its
+/// content; a shared one leaves the file as it is (readers would overwrite
+/// each other). On error, dropping the file releases the lock.
+pub(crate) fn finish(
+    path: &Path,
+    locked: Identified,
+    request: Request<'_>,
+) -> Result<Identified, LockError> {
+    if request.access == Access::Exclusive {
+        write_content(&locked, request.content.as_bytes())
+            .map_err(|err| LockError::io(path, err))?;
     }
     Ok(locked)
 }
@@ -117,9 +156,18 @@ pub(crate) fn contended(path: &Path, held_elsewhere: &Identified) -> LockError {
     }
 }
 
-pub(crate) fn timed_out(path: &Path, started: Instant, held_elsewhere: &Identified) -> LockError {
+pub(crate) fn timed_out(
+    path: &Path,
+    wait: Wait,
+    started: Instant,
+    held_elsewhere: &Identified,
+) -> LockError {
+    let Wait::For(timeout) = wait else {
+        unreachable!("only a wait with a deadline times out")
+    };
     LockError::Timeout {
         path: path.to_path_buf(),
+        timeout,
         waited: started.elapsed(),
         holder: read_holder(&held_elsewhere.file),
     }
@@ -130,7 +178,7 @@ pub(crate) fn timed_out(path: &Path, started: Instant, held_elsewhere: &Identifi
 /// length is the one `identify` read under the lock, so the cut is skipped,
 /// saving a syscall, only when no byte past the content can remain.
 fn write_content(locked: &Identified, content: &[u8]) -> std::io::Result<()> {
-    locked.file.write_all_at(content, 0)?;
+    sys::write_all_at(&locked.file, content, 0)?;
     let len = content.len() as u64;
     if locked.len > len {
         locked.file.set_len(len)?;
@@ -140,12 +188,12 @@ fn write_content(locked: &Identified, content: &[u8]) -> std::io::Result<()> {
 
 /// What the holder wrote, trimmed; `None` if the file is empty or unreadable.
 ///
-/// Read through our own descriptor with `pread`, which needs no lock and moves no
-/// file position; a holder caught between locking and writing reads as empty.
+/// Read through our own descriptor at an offset, which needs no lock and moves
+/// no file position; a holder caught between locking and writing reads as empty.
 pub(crate) fn read_holder(file: &File) -> Option<String> {
     const MAX_HOLDER_LEN: usize = 4096;
     let mut buf = vec![0; MAX_HOLDER_LEN];
-    let len = file.read_at(&mut buf, 0).ok()?;
+    let len = sys::read_at(file, &mut buf, sys::HOLDER_OFFSET).ok()?;
     let holder = String::from_utf8_lossy(&buf[..len]).trim().to_owned();
     (!holder.is_empty()).then_some(holder)
 }

@@ -37,8 +37,7 @@ impl LockedContext {
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldDeadlock`] if this thread already holds it, otherwise as
-    /// [`LockOptions::lock`].
+    /// As [`LockOptions::lock`].
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -68,6 +67,10 @@ impl LockedContext {
 
     pub(crate) fn from_lock(lock: LockFile) -> Self {
         Self { lock }
+    }
+
+    pub(crate) fn file_id(&self) -> crate::sys::FileId {
+        self.lock.file_id()
     }
 
     /// The lock file's path: the name given, plus `.lock`.

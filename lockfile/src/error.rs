@@ -46,18 +46,29 @@ pub enum LockError {
     Timeout {
         /// The lock file.
         path: PathBuf,
-        /// How long the caller waited.
+        /// The timeout asked for; the message says this one.
+        timeout: Duration,
+        /// How long the caller waited, as measured: the timeout, and a little
+        /// more for scheduling.
         waited: Duration,
         /// What the holder wrote into the lock file when the wait ended, trimmed.
         holder: Option<String>,
     },
-    /// This thread already holds this lock file, so waiting for it would never end.
+    /// Waiting for this lock would certainly never end, so the wait was refused.
     ///
-    /// "Holds" means the lock was taken on this thread and is not yet released,
-    /// whatever path reached the file. A guard taken here and then moved to another
-    /// thread still counts as this thread's until it is dropped or closed: the
-    /// crate cannot see the move, and reports the wait as a deadlock rather than
-    /// risk one.
+    /// Returned in one case only: a wait without a timeout, on a thread that is
+    /// running a sync `#[locked]` function holding this same lock file (reached
+    /// by whatever path), e.g. such a function re-entered on its own thread. Its
+    /// guard cannot leave the function's frame, so nothing could release the lock
+    /// while the thread waits.
+    ///
+    /// Not detected, because it is not certain: a lock held through a
+    /// [`LockFile`](crate::LockFile), [`LockedContext`](crate::LockedContext),
+    /// [`LockedFile`](crate::LockedFile) or `with_lock!` on this thread. Those
+    /// guards are `Send`: one may have been moved to another thread that will
+    /// drop it, so waiting for it forever on this thread just waits (as a
+    /// `std::sync::Mutex` locked twice would). A timed wait times out, and an
+    /// async wait never returns it. A correct program never gets this error.
     WouldDeadlock {
         /// The lock file.
         path: PathBuf,
@@ -88,6 +99,12 @@ pub enum LockError {
         found: &'static str,
     },
     /// The operating system refused an operation on the path.
+    ///
+    /// The message includes the operating system's (`'path': Permission denied
+    /// (os error 13)`), so [`source`](std::error::Error::source) does not return
+    /// the `io::Error` again (an error chain would print it twice); it returns
+    /// what the `io::Error` itself would, as std's own wrapping errors do. The
+    /// `io::Error` is the `source` field.
     Io {
         /// The path the operation was on.
         path: PathBuf,
@@ -136,18 +153,17 @@ impl fmt::Display for LockError {
             }
             Self::Timeout {
                 path,
-                waited,
+                timeout,
                 holder,
+                ..
             } => {
-                // Whole milliseconds: "200ms", "1.5s", not "200.281106ms".
-                let waited =
-                    Duration::from_millis(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
-                write!(f, "Couldn't lock '{}' within {waited:?}", shown(path))?;
+                write!(f, "Couldn't lock '{}' within {timeout:?}", shown(path))?;
                 write_holder(f, holder.as_deref())
             }
             Self::WouldDeadlock { path } => write!(
                 f,
-                "Couldn't lock '{}': this thread already holds it, waiting would deadlock",
+                "Couldn't lock '{}': a #[locked] function running on this thread holds it, \
+                 waiting would deadlock",
                 shown(path)
             ),
             Self::InvalidTemplate {
@@ -182,9 +198,11 @@ fn write_holder(f: &mut fmt::Formatter<'_>, holder: Option<&str>) -> fmt::Result
 }
 
 impl std::error::Error for LockError {
+    /// The message already includes the `io::Error` of [`LockError::Io`]; this
+    /// is the error underneath it, if any (usually none for an OS error).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io { source, .. } => source.source(),
             _ => None,
         }
     }

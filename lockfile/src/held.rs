@@ -1,37 +1,58 @@
-//! Which lock files this process holds, and on which thread they were taken
-//! (semantic 11): a thread that waits for a lock it holds itself would wait forever,
-//! because flock(2) excludes every other open of the file, ours included.
+//! The locks held by `#[locked]` functions running on this thread: the one
+//! place where a wait is certain never to end (semantic 11).
+//!
+//! A guard is `Send`: it may be moved to another thread and dropped there
+//! while this thread waits, so a wait for a lock this thread once took can
+//! still end. The guard of a sync `#[locked]` fn cannot move: it is a hidden,
+//! `!Send` local of the fn's frame, released only when the fn returns. So a
+//! thread that waits forever for a lock one of its `#[locked]` frames holds
+//! waits for itself, and gets `WouldDeadlock` instead.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread::{self, ThreadId};
+use std::cell::RefCell;
+use std::marker::PhantomData;
 
-use crate::open::FileId;
+use crate::LockedContext;
+use crate::sys::FileId;
 
-/// A handful of entries at a time in practice, so a scan beats hashing.
-static HELD: Mutex<Vec<(FileId, ThreadId)>> = Mutex::new(Vec::new());
-
-fn held() -> MutexGuard<'static, Vec<(FileId, ThreadId)>> {
-    // Nothing panics while the list is locked; a poisoned list is still consistent.
-    HELD.lock().unwrap_or_else(PoisonError::into_inner)
+thread_local! {
+    /// A handful of entries at a time in practice, so a scan beats hashing.
+    static SCOPES: RefCell<Vec<FileId>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Records that the current thread has just taken the lock on `id`.
-pub(crate) fn register(id: FileId) {
-    held().push((id, thread::current().id()));
+/// Whether a `#[locked]` frame on this thread holds the lock on `id`.
+pub(crate) fn in_locked_scope(id: FileId) -> bool {
+    SCOPES.with_borrow(|scopes| scopes.contains(&id))
 }
 
-/// Forgets `id`; called before the unlock, so a new holder's entry is never removed.
-pub(crate) fn unregister(id: FileId) {
-    let mut held = held();
-    if let Some(at) = held.iter().position(|(held_id, _)| *held_id == id) {
-        held.swap_remove(at);
+/// The guard of a sync `#[locked]` fn: the lock, registered as held by this
+/// thread until dropped. Not `Send`, so it cannot leave the thread (nor, being
+/// hidden by the macro's hygiene, the fn's frame).
+#[derive(Debug)]
+pub struct LockedScope {
+    context: LockedContext,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl LockedScope {
+    pub(crate) fn enter(context: LockedContext) -> Self {
+        let id = context.file_id();
+        SCOPES.with_borrow_mut(|scopes| scopes.push(id));
+        Self {
+            context,
+            _not_send: PhantomData,
+        }
     }
 }
 
-/// Whether the current thread took the lock on `id` and still holds it.
-pub(crate) fn by_current_thread(id: FileId) -> bool {
-    let me = thread::current().id();
-    held()
-        .iter()
-        .any(|&(held_id, owner)| held_id == id && owner == me)
+impl Drop for LockedScope {
+    fn drop(&mut self) {
+        let id = self.context.file_id();
+        // Forgotten before the lock is released (when `context` drops after
+        // this), so a new holder's entry on this thread is never the one removed.
+        SCOPES.with_borrow_mut(|scopes| {
+            if let Some(at) = scopes.iter().rposition(|held| *held == id) {
+                scopes.swap_remove(at);
+            }
+        });
+    }
 }

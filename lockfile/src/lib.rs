@@ -1,11 +1,8 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
-
-#[cfg(not(unix))]
-compile_error!(
-    "lockfile supports Unix only for now: it needs O_NOFOLLOW and (dev, inode) \
-     file identity, which std does not offer on this platform"
-);
+// Unsafe code lives in the Windows module of `sys` alone (its FFI); every
+// other module, and all of it on Unix, is safe Rust.
+#![cfg_attr(not(windows), forbid(unsafe_code))]
+#![cfg_attr(windows, deny(unsafe_code))]
 
 mod acquire;
 mod context;
@@ -18,6 +15,7 @@ mod mode;
 mod open;
 mod options;
 mod probe;
+mod sys;
 mod template;
 mod timer;
 mod wait;
@@ -36,6 +34,7 @@ pub use scoped_lockfile_macros::{locked, with_lock};
 /// release without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::held::LockedScope;
     pub use crate::{LockError, LockOptions, LockedContext};
     pub use std::time::Duration;
 
@@ -44,10 +43,17 @@ pub mod __private {
         crate::template::find_invalid(template).is_none()
     }
 
+    /// The guard of a sync `#[locked]` fn: registered as held by this thread
+    /// until the fn returns, so that a wait forever for it on this thread is
+    /// refused with `WouldDeadlock` instead of hanging.
+    pub fn enter_scope(result: Result<LockedContext, LockError>) -> Result<LockedScope, LockError> {
+        result.map(LockedScope::enter)
+    }
+
     /// The guard, or a panic with the error's message, for `#[locked]` fns that
     /// do not return `Result`. `track_caller` puts the panic at the attribute.
     #[track_caller]
-    pub fn expect_lock(result: Result<LockedContext, LockError>) -> LockedContext {
+    pub fn expect_lock<G>(result: Result<G, LockError>) -> G {
         match result {
             Ok(guard) => guard,
             Err(err) => panic!("{err}"),

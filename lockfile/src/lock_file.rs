@@ -4,17 +4,45 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::acquire::{Wait, acquire};
-use crate::open::{DEFAULT_MODE, FileId, Identified};
+use crate::open::{DEFAULT_MODE, Identified};
+use crate::sys::{self, Access, FileId};
 use crate::template::Template;
-use crate::{LockError, LockOptions, held};
+use crate::{LockError, LockOptions};
 
 /// An exclusive lock on a file, held until [`close`](LockFile::close) or drop.
 ///
 /// The equivalent of zc.lockfile's `LockFile`: the lock is the operating system's
-/// whole-file advisory lock (`flock(2)`), so it excludes every other process, and
-/// every other open of the file in this process, that locks the same file this
-/// way, including Python's zc.lockfile and util-linux `flock(1)`. The kernel
+/// advisory lock (`flock(2)` on Unix; on Windows, `LockFileEx` on byte 0, as
+/// zc.lockfile takes it there), so it excludes every other process, and every
+/// other open of the file in this process, that locks the same file this way,
+/// including Python's zc.lockfile and util-linux `flock(1)`. The kernel
 /// releases it when the holder exits or crashes, so there are no stale locks.
+///
+/// # Releasing
+///
+/// [`close`](LockFile::close) or drop releases the lock by closing the file:
+/// never by an explicit unlock on Unix, because a process forked without
+/// `exec` shares the lock's open file description with its parent, and an
+/// unlock by either would release both. So a forked child that drops or closes
+/// its copy of a `LockFile` leaves the parent's lock alone, and the lock is
+/// held as long as either process keeps its copy open. A guard may be moved to
+/// and dropped on any thread (`LockFile` is `Send`).
+///
+/// The same holds, for a moment, for a process that another thread of yours is
+/// spawning right when you release: between its `fork` and its `exec` it has a
+/// copy of every descriptor, and the lock is free once its `exec` has closed
+/// that copy (the lock's descriptor is close-on-exec), microseconds later. A
+/// one-try [`LockFile::new`] in that moment sees the lock held; a wait does not
+/// notice.
+///
+/// # Removed or replaced lock files
+///
+/// A waiter that gets the lock of a file which was removed or replaced while
+/// it waited (`rm` of a "stale" lock, a cleaner of `/tmp`) lets it go and
+/// starts over on the file now at the path, so two processes never hold "the
+/// lock" on two files of one name. Removing the file while it is *held*
+/// cannot be detected by anyone: the holder keeps a lock on a nameless file
+/// and a newcomer creates a new one. Never delete lock files.
 ///
 /// While held, the file contains `" " + content + "\n"`, where the content is
 /// rendered from a template (`{pid}` unless you choose another), byte for byte
@@ -37,10 +65,10 @@ use crate::{LockError, LockOptions, held};
 /// ```
 #[derive(Debug)]
 pub struct LockFile {
-    file: File,
+    /// `None` only once released, in `close` or `drop`.
+    file: Option<File>,
     path: PathBuf,
-    /// `Some` while the lock is held.
-    held: Option<FileId>,
+    id: FileId,
 }
 
 impl LockFile {
@@ -67,6 +95,7 @@ impl LockFile {
         Self::lock(
             path.as_ref(),
             &Template::pid(),
+            Access::Exclusive,
             Wait::For(std::time::Duration::ZERO),
             DEFAULT_MODE,
         )
@@ -106,19 +135,20 @@ impl LockFile {
     pub(crate) fn lock(
         path: &Path,
         template: &Template,
+        access: Access,
         wait: Wait,
         mode: u32,
     ) -> Result<Self, LockError> {
-        let locked = acquire(path, template, wait, mode)?;
+        let locked = acquire(path, template, access, wait, mode)?;
         Ok(Self::from_locked(path.to_path_buf(), locked))
     }
 
-    /// Wraps a lock just taken and registered by `acquire::finish`.
+    /// Wraps a lock just taken by `acquire`.
     pub(crate) fn from_locked(path: PathBuf, locked: Identified) -> Self {
         Self {
-            file: locked.file,
+            file: Some(locked.file),
             path,
-            held: Some(locked.id),
+            id: locked.id,
         }
     }
 
@@ -135,14 +165,16 @@ impl LockFile {
         &self.path
     }
 
-    /// Releases the lock and closes the file, reporting an error from the unlock.
+    /// Releases the lock and closes the file, reporting an error if the
+    /// operating system reports one (only Windows' unlock can; on Unix the
+    /// release is the close itself).
     ///
     /// Dropping a `LockFile` releases it too, ignoring errors. The file stays.
     ///
     /// # Errors
     ///
-    /// [`LockError::Io`] if the operating system fails to unlock; the descriptor
-    /// is closed anyway, which releases the lock.
+    /// [`LockError::Io`] if the operating system fails to unlock; the file is
+    /// closed anyway, which releases the lock.
     ///
     /// # Example
     ///
@@ -157,41 +189,25 @@ impl LockFile {
         self.release().map_err(|err| LockError::io(&self.path, err))
     }
 
-    /// Unlocks explicitly rather than relying on close(2), so the lock is free the
-    /// moment this returns even if something else still has the descriptor.
     fn release(&mut self) -> std::io::Result<()> {
-        match self.held.take() {
-            Some(id) => {
-                held::unregister(id);
-                self.file.unlock()
-            }
-            None => Ok(()),
-        }
+        self.file.take().map_or(Ok(()), sys::release)
+    }
+
+    /// The locked file's identity, for the `#[locked]` scope registry.
+    pub(crate) fn file_id(&self) -> FileId {
+        self.id
+    }
+
+    /// The locked file, for platform trait impls.
+    pub(crate) fn file(&self) -> &File {
+        self.file
+            .as_ref()
+            .expect("a LockFile holds its file until dropped")
     }
 }
 
 impl Drop for LockFile {
     fn drop(&mut self) {
         let _ = self.release();
-    }
-}
-
-/// The lock's descriptor, e.g. to let a child process inherit the lock, as
-/// `flock(1)` does: the lock belongs to the open file description, so it lasts
-/// while any process has a descriptor of it. The descriptor is close-on-exec;
-/// clearing that flag (`fcntl(F_SETFD)`) before spawning hands a copy to the child.
-///
-/// ```
-/// use std::os::fd::AsFd;
-/// # let dir = tempfile::tempdir()?;
-/// let lock = scoped_lockfile::LockFile::new(dir.path().join("lock"))?;
-/// let fd = lock.as_fd();
-/// # let _ = fd;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[cfg(unix)]
-impl std::os::fd::AsFd for LockFile {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.file.as_fd()
     }
 }

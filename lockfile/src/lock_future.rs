@@ -9,20 +9,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::acquire::{FirstTry, Wait, contended, finish, timed_out, try_once};
+use crate::acquire::{FirstTry, Request, Wait, contended, finish, timed_out, try_once};
 use crate::open::Identified;
+use crate::sys::Access;
 use crate::wait::Waiting;
 use crate::{LockError, LockFile, timer};
 
 /// The future of [`LockOptions::lock_async`](crate::LockOptions::lock_async).
 ///
-/// Dropping it while it waits leaves the helper's queue and releases a lock
-/// that reached it meanwhile, so cancelling never leaves the lock held.
+/// Dropping it while it waits leaves the helper's queue, withdraws its
+/// deadline, and releases a lock that reached it meanwhile, so cancelling
+/// never leaves the lock held nor a thread of ours behind for nothing.
 pub(crate) struct LockFuture {
     path: PathBuf,
     content: String,
     /// A template error, reported on the first poll before anything is touched.
     invalid: Option<LockError>,
+    access: Access,
     wait: Wait,
     mode: u32,
     state: State,
@@ -35,7 +38,9 @@ enum State {
         /// Our unlocked descriptor, to say who held the lock if we give up.
         held_elsewhere: Identified,
         started: Instant,
-        deadline: Option<Instant>,
+        /// `None` when waiting forever; dropped with the state, which
+        /// withdraws it from the timer.
+        deadline: Option<(Instant, timer::Deadline)>,
     },
     Done,
 }
@@ -44,6 +49,7 @@ impl LockFuture {
     pub(crate) fn new(
         path: PathBuf,
         content: Result<String, LockError>,
+        access: Access,
         wait: Wait,
         mode: u32,
     ) -> Self {
@@ -55,9 +61,18 @@ impl LockFuture {
             path,
             content,
             invalid,
+            access,
             wait,
             mode,
             state: State::Start,
+        }
+    }
+
+    fn request(&self) -> Request<'_> {
+        Request {
+            content: &self.content,
+            access: self.access,
+            mode: self.mode,
         }
     }
 
@@ -70,22 +85,25 @@ impl LockFuture {
         if let Some(err) = self.invalid.take() {
             return Poll::Ready(Err(err));
         }
-        let held_elsewhere = match try_once(&self.path, &self.content, self.mode)? {
+        let held_elsewhere = match try_once(&self.path, self.request())? {
             FirstTry::Locked(locked) => return Poll::Ready(Ok(self.lock_file(locked))),
             FirstTry::Held(held_elsewhere) => held_elsewhere,
         };
         if self.wait == Wait::For(Duration::ZERO) {
             return Poll::Ready(Err(contended(&self.path, &held_elsewhere)));
         }
-        // No same-thread deadlock check: this task yields while it waits, so a
-        // holder on this thread can still run and release.
+        // No deadlock check: this task yields while it waits, so a holder on
+        // this thread can still run and release.
         let started = Instant::now();
-        let deadline = self.wait.deadline(started);
-        let waiting = Waiting::start(&self.path, held_elsewhere.id, self.mode)?;
-        if let Some(deadline) = deadline {
-            timer::wake_at(deadline, Arc::downgrade(waiting.slot()))
-                .map_err(|err| LockError::io(&self.path, err))?;
-        }
+        let waiting = Waiting::start(&self.path, held_elsewhere.id, self.access, self.mode)?;
+        let deadline = match self.wait.deadline(started) {
+            Some(at) => {
+                let registered = timer::wake_at(at, Arc::downgrade(waiting.slot()))
+                    .map_err(|err| LockError::io(&self.path, err))?;
+                Some((at, registered))
+            }
+            None => None,
+        };
         self.state = State::Waiting {
             waiting,
             held_elsewhere,
@@ -102,10 +120,12 @@ impl LockFuture {
         else {
             unreachable!("only called while waiting");
         };
-        let deadline = *deadline;
+        let expired = deadline
+            .as_ref()
+            .is_some_and(|(at, _)| Instant::now() >= *at);
         let outcome = match waiting.poll(cx.waker()) {
             Some(outcome) => outcome,
-            None if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
+            None if expired => {
                 let State::Waiting {
                     waiting,
                     held_elsewhere,
@@ -115,18 +135,17 @@ impl LockFuture {
                 else {
                     unreachable!();
                 };
-                match waiting.leave() {
-                    // Handed over right at the deadline: still taken.
-                    Some(outcome) => outcome,
-                    None => {
-                        return Poll::Ready(Err(timed_out(&self.path, started, &held_elsewhere)));
-                    }
-                }
+                // Handed over right at the deadline: still taken.
+                let Some(outcome) = waiting.leave() else {
+                    let err = timed_out(&self.path, self.wait, started, &held_elsewhere);
+                    return Poll::Ready(Err(err));
+                };
+                outcome
             }
             None => return Poll::Pending,
         };
         self.state = State::Done;
-        let locked = finish(&self.path, outcome?, &self.content)?;
+        let locked = finish(&self.path, outcome?, self.request())?;
         Poll::Ready(Ok(self.lock_file(locked)))
     }
 }

@@ -1,11 +1,13 @@
 //! Opening a lock file without following, creating through, or disturbing
-//! anything that is not a regular file of ours (semantics 3 and 12).
+//! anything that is not a regular file of ours (semantics 3 and 12), and
+//! telling, once it is locked, whether it is still the lock at its path (6).
 
-use std::fs::{File, FileType, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
 
 use crate::LockError;
+use crate::sys::{self, FileId, FileInfo};
 
 /// Mode for newly created lock files, before the umask: what zc.lockfile users
 /// see from `touch`-like tools, without making the file writable by others.
@@ -18,27 +20,19 @@ pub(crate) struct Identified {
     pub(crate) id: FileId,
     /// Its length when identified; exact while we hold the lock.
     pub(crate) len: u64,
-}
-
-/// Which file this is, whatever path reached it: two opens of one file share it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct FileId {
-    dev: u64,
-    ino: u64,
+    /// Whether it had a name then: no link left means it was removed or
+    /// replaced (a file with more than one is refused).
+    pub(crate) named: bool,
 }
 
 /// Opens `path` read-write, creating it with `mode` if missing; never truncates
 /// and never follows a symlink in the last component. The caller must
 /// [`identify`] it before writing: the type check is left to that one `fstat`,
 /// which, done after locking, also gives the length the content write needs.
-///
-/// `O_NONBLOCK` keeps the open of a FIFO from hanging and `O_NOCTTY` keeps a
-/// terminal from becoming ours; nothing is read from or written to either
-/// before `identify` refuses them. Descriptors are close-on-exec (std's default).
 pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<File, LockError> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true);
-    create_mode(&mut options, mode);
+    sys::create_mode(&mut options, mode);
     open_safely(path, &mut options)
 }
 
@@ -56,7 +50,7 @@ fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError
         let empty = io::Error::new(io::ErrorKind::InvalidInput, "the path is empty");
         return Err(LockError::io(path, empty));
     }
-    safety_flags(options);
+    sys::harden(options);
     options
         .open(path)
         .map_err(|err| explain_open_error(path, err))
@@ -69,91 +63,78 @@ fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError
 /// overwrite of their target (a file they could not write themselves), the way a
 /// symlink would; `O_NOFOLLOW` cannot see it, the link count can.
 pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError> {
-    let meta = regular_metadata(path, &file)?;
-    if meta.nlink() > 1 {
+    let info = regular_info(path, &file)?;
+    if info.links > 1 {
         return Err(LockError::UnsafePath {
             path: path.to_path_buf(),
             found: "a file with other hard links",
         });
     }
     Ok(Identified {
-        id: file_id(&meta),
-        len: meta.len(),
+        id: info.id,
+        len: info.len,
+        named: info.links == 1,
         file,
     })
 }
 
+/// Identifies a file whose lock was just taken, or `None` (dropping it, which
+/// releases the lock) if it is no longer the lock file at `path`: removed or
+/// replaced while we waited for it (no name left: one `fstat` says so), or,
+/// after a wait, renamed away (one `stat` of the path says so). Whoever holds
+/// the file now at `path` holds the lock; the caller starts over there.
+pub(crate) fn identify_locked(
+    path: &Path,
+    file: File,
+    waited: bool,
+) -> Result<Option<Identified>, LockError> {
+    let locked = identify(path, file)?;
+    let still_the_lock = locked.named && (!waited || path_names(path, locked.id)?);
+    Ok(still_the_lock.then_some(locked))
+}
+
+/// Whether `path` still names the file `id`.
+fn path_names(path: &Path, id: FileId) -> Result<bool, LockError> {
+    match sys::path_info(path) {
+        Ok(info) => Ok(info.id == id),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(LockError::io(path, err)),
+    }
+}
+
 /// Opens a `LockedFile`'s data file with the lock file's protections: no symlink
 /// in the last component, no FIFO, socket, device or directory. Hard links are
-/// the owner's business for data files.
+/// the owner's business for data files. The descriptor is left blocking, as
+/// any other file of the caller's.
 pub(crate) fn open_data_file(path: &Path, mut options: OpenOptions) -> Result<File, LockError> {
     let file = open_safely(path, &mut options)?;
-    regular_metadata(path, &file)?;
+    regular_info(path, &file)?;
+    sys::clear_nonblocking(&file).map_err(|err| LockError::io(path, err))?;
     Ok(file)
 }
 
-fn regular_metadata(path: &Path, file: &File) -> Result<std::fs::Metadata, LockError> {
-    let meta = file.metadata().map_err(|err| LockError::io(path, err))?;
-    if meta.file_type().is_file() {
-        Ok(meta)
-    } else {
-        Err(unsafe_path(path, meta.file_type()))
+fn regular_info(path: &Path, file: &File) -> Result<FileInfo, LockError> {
+    let info = sys::info(file).map_err(|err| LockError::io(path, err))?;
+    match info.not_regular {
+        None => Ok(info),
+        Some(found) => Err(LockError::UnsafePath {
+            path: path.to_path_buf(),
+            found,
+        }),
     }
 }
 
 /// An open that failed on a symlink (`ELOOP`), directory (`EISDIR`), socket
 /// (`ENXIO`) and the like is reported as what is there, not as an errno.
 fn explain_open_error(path: &Path, err: io::Error) -> LockError {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_file() => unsafe_path(path, meta.file_type()),
+    match sys::path_info(path) {
+        Ok(FileInfo {
+            not_regular: Some(found),
+            ..
+        }) => LockError::UnsafePath {
+            path: path.to_path_buf(),
+            found,
+        },
         _ => LockError::io(path, err),
-    }
-}
-
-fn unsafe_path(path: &Path, kind: FileType) -> LockError {
-    LockError::UnsafePath {
-        path: path.to_path_buf(),
-        found: describe(kind),
-    }
-}
-
-#[cfg(unix)]
-fn describe(kind: FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_symlink() {
-        "a symbolic link"
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
-}
-
-#[cfg(unix)]
-fn safety_flags(options: &mut OpenOptions) {
-    use std::os::unix::fs::OpenOptionsExt;
-    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
-}
-
-#[cfg(unix)]
-fn create_mode(options: &mut OpenOptions, mode: u32) {
-    use std::os::unix::fs::OpenOptionsExt;
-    options.mode(mode);
-}
-
-#[cfg(unix)]
-use std::os::unix::fs::MetadataExt;
-
-#[cfg(unix)]
-fn file_id(meta: &std::fs::Metadata) -> FileId {
-    FileId {
-        dev: meta.dev(),
-        ino: meta.ino(),
     }
 }

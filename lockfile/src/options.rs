@@ -9,6 +9,7 @@ use crate::acquire::Wait;
 use crate::lock_future::LockFuture;
 use crate::locked_file::DataOpen;
 use crate::open::DEFAULT_MODE;
+use crate::sys::Access;
 use crate::template::Template;
 use crate::{LockError, LockFile, LockedContext, LockedFile};
 
@@ -43,6 +44,7 @@ use crate::{LockError, LockFile, LockedContext, LockedFile};
 /// ```
 #[derive(Debug, Clone)]
 pub struct LockOptions {
+    access: Access,
     wait: Wait,
     template: String,
     mode: u32,
@@ -63,6 +65,7 @@ impl LockOptions {
     /// ```
     pub fn new() -> Self {
         Self {
+            access: Access::Exclusive,
             wait: Wait::Forever,
             template: "{pid}".to_owned(),
             mode: DEFAULT_MODE,
@@ -129,8 +132,9 @@ impl LockOptions {
     ///
     /// [`LockError::InvalidTemplate`] before anything is touched; then
     /// [`LockError::Contended`] (zero timeout), [`LockError::Timeout`],
-    /// [`LockError::WouldDeadlock`] if this thread holds the lock,
-    /// [`LockError::UnsafePath`] or [`LockError::Io`].
+    /// [`LockError::WouldDeadlock`] when waiting forever from inside a sync
+    /// `#[locked]` fn that holds this very lock (the one wait certain never to
+    /// end), [`LockError::UnsafePath`] or [`LockError::Io`].
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -141,7 +145,7 @@ impl LockOptions {
     pub fn lock(&self, path: impl AsRef<Path>) -> Result<LockFile, LockError> {
         let path = path.as_ref();
         let template = self.parse_template(path)?;
-        LockFile::lock(path, &template, self.wait, self.mode)
+        LockFile::lock(path, &template, self.access, self.wait, self.mode)
     }
 
     /// Locks `name` + `".lock"`, like zc.lockfile's `LockedContext`.
@@ -217,10 +221,10 @@ impl LockOptions {
     /// executor; the timeout is kept by the crate's own timer thread.
     ///
     /// Cancel-safe: dropping the future before it completes never leaves the
-    /// lock held, now or later. Unlike the blocking calls, it never returns
-    /// [`LockError::WouldDeadlock`]: the waiting task yields, so a holder on the
-    /// same thread can still run; a task that awaits a lock it holds itself
-    /// waits for ever, as with any async mutex.
+    /// lock held, now or later. It never returns [`LockError::WouldDeadlock`]:
+    /// the waiting task yields, so a holder on the same thread can still run; a
+    /// task that awaits a lock it holds itself waits for ever (or until its
+    /// timeout), as with any async mutex.
     ///
     /// # Errors
     ///
@@ -246,7 +250,13 @@ impl LockOptions {
     ) -> impl Future<Output = Result<LockFile, LockError>> + Send + 'static {
         let path = path.as_ref();
         let content = self.parse_template(path).map(|template| template.render());
-        LockFuture::new(path.to_path_buf(), content, self.wait, self.mode)
+        LockFuture::new(
+            path.to_path_buf(),
+            content,
+            self.access,
+            self.wait,
+            self.mode,
+        )
     }
 
     /// Locks `name` + `".lock"` from async code; see [`lock_async`](Self::lock_async).

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::LockError;
 use crate::acquire::read_holder;
 use crate::open::open_existing;
+use crate::sys::{self, Access};
 
 /// What a lock file is like right now, as [`probe`] saw it.
 ///
@@ -74,20 +75,17 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
     let Some(opened) = open_existing(path)? else {
         return Ok(Probe::Missing);
     };
-    match opened.file.try_lock_shared() {
-        Ok(()) => {
-            // Read under the shared lock: no new holder can be half-way through
-            // writing.
-            let last_holder = read_holder(&opened.file);
-            opened
-                .file
-                .unlock()
-                .map_err(|err| LockError::io(path, err))?;
-            Ok(Probe::Free { last_holder })
+    let free =
+        sys::try_lock(&opened.file, Access::Shared).map_err(|err| LockError::io(path, err))?;
+    // Read under our shared lock if we got it: no new holder can be half-way
+    // through writing.
+    let content = read_holder(&opened.file);
+    sys::release(opened.file).map_err(|err| LockError::io(path, err))?;
+    Ok(if free {
+        Probe::Free {
+            last_holder: content,
         }
-        Err(std::fs::TryLockError::WouldBlock) => Ok(Probe::Held {
-            holder: read_holder(&opened.file),
-        }),
-        Err(std::fs::TryLockError::Error(err)) => Err(LockError::io(path, err)),
-    }
+    } else {
+        Probe::Held { holder: content }
+    })
 }

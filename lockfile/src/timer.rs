@@ -1,6 +1,7 @@
 //! Deadlines for async waits: no runtime is assumed, so one thread per process
-//! wakes the tasks whose timeout has come. It starts with the first deadline and
-//! exits when none is left.
+//! wakes the tasks whose timeout has come. It starts with the first deadline
+//! and exits as soon as none is left: a deadline leaves when its wait ends,
+//! however it ends, not when it would have expired.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
@@ -10,12 +11,20 @@ use crate::wait::Slot;
 
 struct Timer {
     /// A handful at a time in practice: a scan beats a heap.
-    deadlines: Vec<(Instant, Weak<Slot>)>,
+    deadlines: Vec<Entry>,
+    next_id: u64,
     running: bool,
+}
+
+struct Entry {
+    id: u64,
+    at: Instant,
+    slot: Weak<Slot>,
 }
 
 static TIMER: Mutex<Timer> = Mutex::new(Timer {
     deadlines: Vec::new(),
+    next_id: 0,
     running: false,
 });
 static CHANGED: Condvar = Condvar::new();
@@ -24,8 +33,15 @@ fn timer() -> MutexGuard<'static, Timer> {
     TIMER.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Wakes the task waiting on `slot` at `deadline`, unless the slot is gone by then.
-pub(crate) fn wake_at(deadline: Instant, slot: Weak<Slot>) -> std::io::Result<()> {
+/// A registered deadline; dropping it withdraws it.
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    id: u64,
+}
+
+/// Wakes the task waiting on `slot` at `at`, unless the returned [`Deadline`]
+/// is dropped first.
+pub(crate) fn wake_at(at: Instant, slot: Weak<Slot>) -> std::io::Result<Deadline> {
     let mut timer = timer();
     if !timer.running {
         thread::Builder::new()
@@ -33,9 +49,23 @@ pub(crate) fn wake_at(deadline: Instant, slot: Weak<Slot>) -> std::io::Result<()
             .spawn(run)?;
         timer.running = true;
     }
-    timer.deadlines.push((deadline, slot));
+    let id = timer.next_id;
+    timer.next_id += 1;
+    timer.deadlines.push(Entry { id, at, slot });
     CHANGED.notify_one();
-    Ok(())
+    Ok(Deadline { id })
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        let mut timer = timer();
+        if let Some(at) = timer.deadlines.iter().position(|entry| entry.id == self.id) {
+            timer.deadlines.swap_remove(at);
+            // The thread may be sleeping towards this very deadline, or have
+            // nothing left to wait for.
+            CHANGED.notify_one();
+        }
+    }
 }
 
 fn run() {
@@ -43,11 +73,11 @@ fn run() {
     loop {
         let now = Instant::now();
         let mut due = Vec::new();
-        timer.deadlines.retain(|(deadline, slot)| {
-            if *deadline > now {
-                return slot.strong_count() > 0;
+        timer.deadlines.retain(|entry| {
+            if entry.at > now {
+                return true;
             }
-            due.extend(slot.upgrade());
+            due.extend(entry.slot.upgrade());
             false
         });
         if !due.is_empty() {
@@ -58,7 +88,7 @@ fn run() {
             timer = self::timer();
             continue;
         }
-        let Some(next) = timer.deadlines.iter().map(|(deadline, _)| *deadline).min() else {
+        let Some(next) = timer.deadlines.iter().map(|entry| entry.at).min() else {
             timer.running = false;
             return;
         };

@@ -15,7 +15,6 @@
 //! which exits as soon as the lock is released.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -23,12 +22,13 @@ use std::thread;
 use std::time::Instant;
 
 use crate::LockError;
-use crate::acquire::lock_blocking;
-use crate::open::{FileId, open_lock_file};
+use crate::acquire::wait_on;
+use crate::open::{Identified, open_lock_file};
+use crate::sys::{Access, FileId};
 
-/// What a helper hands over: the locked file (not yet identified), or why it
-/// could not get it.
-pub(crate) type Outcome = Result<File, LockError>;
+/// What a helper hands over: the locked file, identified as still the lock at
+/// its path (its content not yet written), or why it could not get it.
+pub(crate) type Outcome = Result<Identified, LockError>;
 
 /// Where one caller's outcome arrives, and how the caller is told.
 #[derive(Default)]
@@ -69,7 +69,8 @@ impl Slot {
     }
 }
 
-/// Which helper serves a caller: the file, and the path the helper opens it by.
+/// Which helper serves a caller: the file, the path the helper opens it by,
+/// and the lock it takes.
 ///
 /// The path is part of the key because a helper outlives its callers: once a
 /// file is renamed or deleted, the old path can name another file, or none,
@@ -79,6 +80,7 @@ struct HelperKey {
     file: FileId,
     /// Absolute, so the helper does not depend on the current directory.
     path: PathBuf,
+    access: Access,
 }
 
 /// The callers queued on each helper.
@@ -100,10 +102,16 @@ pub(crate) struct Waiting {
 
 impl Waiting {
     /// Queues on the helper for `path`, whose file is `id`, starting one if none.
-    pub(crate) fn start(path: &Path, id: FileId, mode: u32) -> Result<Self, LockError> {
+    pub(crate) fn start(
+        path: &Path,
+        id: FileId,
+        access: Access,
+        mode: u32,
+    ) -> Result<Self, LockError> {
         let key = HelperKey {
             file: id,
             path: std::path::absolute(path).map_err(|err| LockError::io(path, err))?,
+            access,
         };
         let slot = Arc::new(Slot::default());
         let mut guard = queues();
@@ -194,10 +202,13 @@ impl Drop for Waiting {
 }
 
 /// Takes the lock over and over, once for each queued caller, until none is left.
+/// Each time on a file of its own opening, never a copy of a caller's
+/// descriptor, which would share the caller's lock state.
 fn run_helper(key: &HelperKey, mode: u32) {
     let path = &key.path;
     loop {
-        let outcome = open_lock_file(path, mode).and_then(|file| lock_blocking(path, file));
+        let outcome =
+            open_lock_file(path, mode).and_then(|file| wait_on(path, file, key.access, mode));
         if !hand_over(key, outcome) {
             return;
         }

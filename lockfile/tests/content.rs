@@ -155,3 +155,27 @@ fn error_converts_into_io_error_with_a_fitting_kind() {
     assert_eq!(io.kind(), std::io::ErrorKind::WouldBlock);
     assert!(io.to_string().starts_with("Couldn't lock"));
 }
+
+#[test]
+fn an_io_error_is_printed_once_in_an_error_chain() {
+    use std::error::Error;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("x.lock");
+    let err = LockFile::new(&path).unwrap_err();
+    let LockError::Io { source, .. } = &err else {
+        panic!("expected Io, got {err:?}");
+    };
+    let os_message = source.to_string();
+    assert_eq!(
+        err.to_string(),
+        format!("'{}': {os_message}", path.display())
+    );
+    // What anyhow's `{:#}` and `Report` print: every message down the chain.
+    let mut chain = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        chain = format!("{chain}: {cause}");
+        next = cause.source();
+    }
+    assert_eq!(chain.matches(&os_message).count(), 1, "{chain}");
+}

@@ -204,3 +204,33 @@ fn drop_releases_the_lock_too() {
     assert_eq!(fs::read_to_string(&path).unwrap(), "kept");
     LockFile::new(&lock_path).unwrap();
 }
+
+/// The open flags of one of this process's descriptors, as Linux reports them.
+#[cfg(target_os = "linux")]
+fn open_flags(file: &std::fs::File) -> u32 {
+    use std::os::fd::AsRawFd;
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .unwrap();
+    u32::from_str_radix(flags.trim(), 8).unwrap()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_data_file_is_handed_over_blocking() {
+    // O_NONBLOCK (0o4000 on Linux) guards the open against FIFOs; once the file
+    // is known to be regular it is cleared, so the caller's descriptor (and a
+    // child that inherits it) is an ordinary one.
+    const O_NONBLOCK: u32 = 0o4000;
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["w", "r+", "a+", "x"] {
+        let path = dir.path().join(format!("data-{mode}"));
+        if mode == "r+" {
+            fs::write(&path, "").unwrap();
+        }
+        let file = LockedFile::open(&path, mode).unwrap();
+        assert_eq!(open_flags(file.get_ref()) & O_NONBLOCK, 0, "{mode}");
+    }
+}

@@ -18,33 +18,111 @@ fn same_thread_one_try_is_contended() {
     ));
 }
 
-#[test]
-fn same_thread_waiting_fails_at_once_with_would_deadlock() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = dir.path().join("job");
-    let _held = LockedContext::new(&name).unwrap();
-    for wait in [None, Some(Duration::from_secs(60)), Some(Duration::MAX)] {
-        let started = Instant::now();
-        let result = match wait {
-            None => LockedContext::new(&name),
-            Some(timeout) => LockedContext::with_timeout(&name, timeout),
-        };
-        match result {
-            Err(LockError::WouldDeadlock { path }) => assert_eq!(path, dir.path().join("job.lock")),
-            other => panic!("{wait:?}: expected WouldDeadlock, got {other:?}"),
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "it waited");
-    }
+/// Gives `guard` to another thread, which drops it after `after`.
+fn drop_elsewhere_after<G: Send + 'static>(guard: G, after: Duration) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        thread::sleep(after);
+        drop(guard);
+    })
 }
 
 #[test]
-fn would_deadlock_sees_through_another_path_to_the_same_file() {
+fn a_guard_moved_to_another_thread_is_waited_for_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let guard = LockedContext::new(&name).unwrap();
+    let dropper = drop_elsewhere_after(guard, Duration::from_millis(300));
+    // This thread took the lock, but no longer holds it: waiting is correct.
+    let again = LockedContext::new(&name).unwrap();
+    again.close().unwrap();
+    dropper.join().unwrap();
+}
+
+#[test]
+fn a_thread_that_gave_its_guard_away_gets_the_lock_with_a_timeout() {
+    // A pool thread that once took the lock and handed the guard to a task.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let _held = LockFile::new(&path).unwrap();
-    let other_spelling = dir.path().join(".").join("lock");
-    let err = LockOptions::new().lock(&other_spelling).unwrap_err();
+    let lock = LockFile::new(&path).unwrap();
+    let dropper = drop_elsewhere_after(lock, Duration::from_millis(300));
+    let again = LockOptions::new()
+        .timeout(Duration::from_secs(30))
+        .lock(&path)
+        .unwrap();
+    again.close().unwrap();
+    dropper.join().unwrap();
+}
+
+#[test]
+fn a_timed_wait_for_a_lock_this_thread_holds_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let _held = LockedContext::new(&name).unwrap();
+    let err = LockedContext::with_timeout(&name, Duration::from_millis(100)).unwrap_err();
+    assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+}
+
+#[scoped_lockfile::locked(name)]
+fn run_locked<T>(name: &Path, body: impl FnOnce() -> T) -> T {
+    body()
+}
+
+#[test]
+fn a_locked_fn_reentered_on_its_own_thread_is_would_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let started = Instant::now();
+    // Re-entered: the inner call panics with the error, as a fn that does not
+    // return Result does.
+    std::panic::set_hook(Box::new(|_| {})); // the panic is expected
+    let panicked =
+        std::panic::catch_unwind(|| run_locked(&name, || run_locked(&name, || ()))).unwrap_err();
+    drop(std::panic::take_hook());
+    let message = panicked.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("a #[locked] function running on this thread holds it"),
+        "{message}"
+    );
+    // Any wait forever for the same lock inside it is refused too.
+    let err = run_locked(&name, || LockedContext::new(&name).unwrap_err());
+    match err {
+        LockError::WouldDeadlock { path } => assert_eq!(path, dir.path().join("job.lock")),
+        other => panic!("expected WouldDeadlock, got {other:?}"),
+    }
+    // Whatever path reaches the same file.
+    let other_spelling = dir.path().join(".").join("job");
+    let err = run_locked(&name, || LockedContext::new(&other_spelling).unwrap_err());
     assert!(matches!(err, LockError::WouldDeadlock { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "it waited");
+}
+
+#[test]
+fn a_locked_fn_reentered_with_a_timeout_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let err = run_locked(&name, || {
+        LockedContext::with_timeout(&name, Duration::from_millis(100)).unwrap_err()
+    });
+    assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+}
+
+#[test]
+fn a_locked_fn_on_another_thread_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let (entered, is_entered) = mpsc::channel();
+    let other = {
+        let name = name.clone();
+        thread::spawn(move || {
+            run_locked(&name, || {
+                entered.send(()).unwrap();
+                thread::sleep(Duration::from_millis(200));
+            });
+        })
+    };
+    is_entered.recv().unwrap();
+    LockedContext::new(&name).unwrap().close().unwrap();
+    other.join().unwrap();
 }
 
 /// Locks `path` on another thread, writing `template`, and holds it until told
@@ -105,10 +183,13 @@ fn timeout_elapses_while_another_thread_holds_it() {
     match &err {
         LockError::Timeout {
             path: p,
+            timeout: asked,
             waited,
             holder,
+            ..
         } => {
             assert_eq!(p, &path);
+            assert_eq!(*asked, timeout);
             assert!(*waited >= timeout, "{waited:?}");
             assert_eq!(holder.as_deref(), Some("holder-thread"));
         }
@@ -120,7 +201,7 @@ fn timeout_elapses_while_another_thread_holds_it() {
     );
     let message = err.to_string();
     assert!(
-        message.starts_with(&format!("Couldn't lock '{}' within", path.display())),
+        message.starts_with(&format!("Couldn't lock '{}' within 200ms:", path.display())),
         "{message}"
     );
     assert!(message.ends_with(": held by holder-thread"), "{message}");
@@ -243,7 +324,15 @@ fn a_helper_never_reopens_a_path_that_no_longer_names_the_file() {
     thread::sleep(Duration::from_millis(100));
     release.send(()).unwrap();
     holder.join().unwrap();
-    first.join().unwrap().unwrap();
+    // The lock is the file at the path asked for; there is none any more, and
+    // the waiter is told so rather than given a lock of another name.
+    match first.join().unwrap() {
+        Err(LockError::Io { path, source }) => {
+            assert_eq!(path, before.join("lock"));
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected NotFound for the vanished path, got {other:?}"),
+    }
     // Served by a helper of its own, not by re-opening `before/lock`.
     second.join().unwrap().unwrap();
     assert!(!before.exists());

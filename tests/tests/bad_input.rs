@@ -263,23 +263,42 @@ fn a_full_disk_while_writing_the_content_is_an_error_and_the_lock_is_released() 
 fn durations_at_the_extremes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let _held = LockFile::new(&path).unwrap();
-    // Zero: one try. Huge: forever, so here (same thread) a deadlock refused.
-    for (timeout, expect_contended) in [
-        (std::time::Duration::ZERO, true),
-        (std::time::Duration::MAX, false),
-        (std::time::Duration::from_secs(u64::MAX), false),
-        (std::time::Duration::new(u64::MAX, 999_999_999), false),
+    // Zero: one try, refused at once.
+    let held = LockFile::new(&path).unwrap();
+    let err = scoped_lockfile::LockOptions::new()
+        .timeout(std::time::Duration::ZERO)
+        .lock(&path)
+        .unwrap_err();
+    assert!(matches!(err, LockError::Contended { .. }), "{err:?}");
+    drop(held);
+    // Too large for the clock: forever, so the wait ends only when the holder,
+    // on another thread here, lets go.
+    for timeout in [
+        std::time::Duration::MAX,
+        std::time::Duration::from_secs(u64::MAX),
+        std::time::Duration::new(u64::MAX, 999_999_999),
     ] {
-        let err = scoped_lockfile::LockOptions::new()
+        // Not one try: a process another test spawns at this moment holds a
+        // copy of our descriptors until its exec (see `LockFile`'s docs).
+        let held = scoped_lockfile::LockOptions::new()
+            .timeout(support::PATIENCE)
+            .lock(&path)
+            .unwrap();
+        let (released, was_released) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            released.send(()).unwrap();
+            drop(held);
+        });
+        let lock = scoped_lockfile::LockOptions::new()
             .timeout(timeout)
             .lock(&path)
-            .unwrap_err();
-        let contended = matches!(err, LockError::Contended { .. });
-        let deadlock = matches!(err, LockError::WouldDeadlock { .. });
+            .unwrap_or_else(|err| panic!("{timeout:?}: {err:?}"));
         assert!(
-            contended == expect_contended && deadlock != expect_contended,
-            "{timeout:?}: {err:?}"
+            was_released.try_recv().is_ok(),
+            "{timeout:?}: took a held lock"
         );
+        lock.close().unwrap();
+        holder.join().unwrap();
     }
 }

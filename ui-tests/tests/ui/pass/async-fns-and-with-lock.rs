@@ -61,6 +61,34 @@ impl Store {
     }
 }
 
+/// An inner attribute stays first in the body.
+#[locked(dir.join("async-inner"))]
+async fn inner_attribute(dir: &Path) -> u32 {
+    #![allow(clippy::let_and_return)]
+    let five = 5;
+    pause().await;
+    five
+}
+
+/// A lock name built through an `Rc` (not `Send`): its temporaries end before
+/// the first `.await`, so the futures below are still `Send`.
+fn name_of(dir: &std::rc::Rc<PathBuf>, lock: &str) -> PathBuf {
+    dir.join(lock)
+}
+
+#[locked(name_of(&std::rc::Rc::new(dir.to_path_buf()), "rc-name"))]
+async fn rc_in_the_name(dir: &Path) -> u32 {
+    pause().await;
+    6
+}
+
+async fn rc_in_with_lock(dir: &Path) -> Result<u32, LockError> {
+    with_lock!(async name_of(&std::rc::Rc::new(dir.to_path_buf()), "rc-with-lock"), {
+        pause().await;
+        8
+    })
+}
+
 async fn scan(dir: &Path, items: &[&str]) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
     let mut kept = Vec::new();
     for item in items {
@@ -111,6 +139,13 @@ fn main() {
     let scanning = scan(path, &["1", "", "2"]);
     assert_eq!(block_on(scanning).unwrap(), [1, 2]);
     assert!(block_on(scan(path, &["x"])).is_err());
+    assert_eq!(block_on(inner_attribute(path)), 5);
+    let rc_fn = rc_in_the_name(path);
+    assert_send(&rc_fn);
+    assert_eq!(block_on(rc_fn), 6);
+    let rc_block = rc_in_with_lock(path);
+    assert_send(&rc_block);
+    assert_eq!(block_on(rc_block).unwrap(), 8);
     for name in [
         "async-free.lock",
         "async-plain.lock",

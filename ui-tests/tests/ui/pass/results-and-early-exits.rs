@@ -33,6 +33,13 @@ fn parse(dir: &Path, text: &str) -> Result<i64, AppError> {
     Ok(value * 2)
 }
 
+/// Re-enters `parse` on its own thread while holding its lock: a wait that
+/// could never end, refused with `WouldDeadlock`.
+#[locked(dir.join("parse"))]
+fn parse_reentered(dir: &Path) -> Result<i64, AppError> {
+    parse(dir, "1")
+}
+
 #[locked(dir.join("io"), timeout = "0s")]
 fn io_result(dir: &Path) -> std::io::Result<u8> {
     Ok(1)
@@ -71,8 +78,7 @@ fn main() {
         Err(LockError::Contended { .. })
     ));
     drop(held);
-    let _held = scoped_lockfile::LockedContext::new(dir.path().join("parse")).unwrap();
-    let err = parse(dir.path(), "1").unwrap_err();
+    let err = parse_reentered(dir.path()).unwrap_err();
     assert!(
         matches!(err, AppError::Lock(LockError::WouldDeadlock { .. })),
         "{err:?}"

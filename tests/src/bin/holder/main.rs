@@ -1,7 +1,9 @@
 //! A process that takes locks on command, for the cross-process tests.
 //!
 //! ```text
-//! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M] [--report-fds]
+//! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
+//!        [--report-fds] [--async] [--signal-storm]
+//! holder fork PATH drop|close
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
@@ -12,6 +14,14 @@
 //!   `released`. On failure it prints `error: <message>` (and, with
 //!   `--report-fds`, `fds <before> <after>`: its open descriptors around the
 //!   attempt) and exits with 3 (contended), 4 (timed out) or 1 (other).
+//!   `--async` awaits the lock (`lock_async` and its siblings) on a tokio
+//!   current-thread runtime. `--signal-storm` installs a `SIGUSR1` handler
+//!   without `SA_RESTART` and sends that signal every millisecond to the waiting
+//!   thread and the library's helper threads while it waits; once locked it
+//!   prints `signals <sent> <handled>` after `locked`.
+//! - `fork`: takes the lock with one try, prints `locked`, forks; the child
+//!   drops or closes its copy of the lock and exits; the parent prints
+//!   `child <exit code>` and then holds the lock as `lock` does.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
@@ -29,8 +39,12 @@ use std::time::Duration;
 
 use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 
+mod fork;
+mod signals;
+
 const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
-                     [--mode M] [--report-fds]\n       holder marks DIR ROUNDS\n       \
+                     [--mode M] [--report-fds] [--async] [--signal-storm]\n       \
+                     holder fork PATH drop|close\n       holder marks DIR ROUNDS\n       \
                      holder count COUNTER ROUNDS\n       holder many DIR MAX";
 
 fn main() -> ExitCode {
@@ -44,6 +58,7 @@ fn main() -> ExitCode {
         "marks" => (0..number()).for_each(|_| append_marks(Path::new(path))),
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
+        "fork" => return fork_and_hold(Path::new(path), &rest[0]),
         _ => return hold(kind, path, rest),
     }
     ExitCode::SUCCESS
@@ -53,6 +68,8 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
     let mut options = LockOptions::new().timeout(Duration::ZERO);
     let mut mode = "r+".to_owned();
     let mut report_fds = false;
+    let mut is_async = false;
+    let mut storm = None;
     let mut flags = flags.iter();
     while let Some(flag) = flags.next() {
         let mut value = || flags.next().expect("a value after the flag");
@@ -66,16 +83,21 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
             "--template" => options = options.content_template(value()),
             "--mode" => mode.clone_from(value()),
             "--report-fds" => report_fds = true,
+            "--async" => is_async = true,
+            "--signal-storm" => {
+                signals::install_interrupting_handler();
+                storm = Some(signals::start_storm());
+            }
             other => panic!("unknown flag {other}\n{USAGE}"),
         }
     }
     let before = open_fds();
-    let held = match kind {
-        "lock" => options.lock(path).map(Held::Lock),
-        "context" => options.locked_context(path).map(Held::Context),
-        "file" => options.locked_file(path, &mode).map(Held::File),
-        other => panic!("unknown kind {other}\n{USAGE}"),
+    let held = if is_async {
+        take_async(kind, path, &options, &mode)
+    } else {
+        take(kind, path, &options, &mode)
     };
+    let signals = storm.map(signals::Storm::stop);
     let held = match held {
         Ok(held) => held,
         Err(err) => {
@@ -91,10 +113,66 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
         }
     };
     say("locked");
+    if let Some((sent, handled)) = signals {
+        say(&format!("signals {sent} {handled}"));
+    }
+    hold_until_stdin_closes(held)
+}
+
+fn hold_until_stdin_closes(held: Held) -> ExitCode {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     held.close().expect("release");
     say("released");
     ExitCode::SUCCESS
+}
+
+fn take(kind: &str, path: &str, options: &LockOptions, mode: &str) -> Result<Held, LockError> {
+    match kind {
+        "lock" => options.lock(path).map(Held::Lock),
+        "context" => options.locked_context(path).map(Held::Context),
+        "file" => options.locked_file(path, mode).map(Held::File),
+        other => panic!("unknown kind {other}\n{USAGE}"),
+    }
+}
+
+fn take_async(
+    kind: &str,
+    path: &str,
+    options: &LockOptions,
+    mode: &str,
+) -> Result<Held, LockError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        match kind {
+            "lock" => options.lock_async(path).await.map(Held::Lock),
+            "context" => options.locked_context_async(path).await.map(Held::Context),
+            "file" => options.locked_file_async(path, mode).await.map(Held::File),
+            other => panic!("unknown kind {other}\n{USAGE}"),
+        }
+    })
+}
+
+/// Takes the lock, forks, lets the child drop or close its copy, then holds
+/// the lock: it must still be held although the child let go of its copy.
+fn fork_and_hold(path: &Path, how: &str) -> ExitCode {
+    let lock = LockFile::new(path).expect("lock");
+    say("locked");
+    match fork::fork() {
+        fork::Side::Child => {
+            match how {
+                "drop" => drop(lock),
+                "close" => lock.close().expect("close in the child"),
+                other => panic!("unknown way to let go: {other}\n{USAGE}"),
+            }
+            fork::exit_child(0)
+        }
+        fork::Side::Parent(child) => {
+            say(&format!("child {}", fork::wait(child)));
+            hold_until_stdin_closes(Held::Lock(lock))
+        }
+    }
 }
 
 #[scoped_lockfile::locked(dir.join("marks"))]

@@ -1,0 +1,56 @@
+//! The one platform seam: opening safely, telling which file a descriptor is,
+//! taking and releasing the lock, positioned reads and writes. Everything above
+//! this module is the same on every platform; everything below it is one file
+//! per platform, the only place with `cfg`.
+//!
+//! Each platform module provides the same items:
+//!
+//! - `harden(&mut OpenOptions)`: never follow a link in the last component,
+//!   never hang on or adopt a FIFO, terminal or device while opening.
+//! - `create_mode(&mut OpenOptions, u32)`: permissions of a file we create.
+//! - `info(&File)`, `path_info(&Path)`: [`FileInfo`] of an open file, or of
+//!   what the path names now (without following a final link).
+//! - `try_lock`, `lock`: the lock, [`Access::Exclusive`] or [`Access::Shared`];
+//!   `lock` blocks and is never cut short by a signal.
+//! - `release(File)`: lets the lock go. Never an explicit unlock where closing
+//!   does it: a forked child's copy of the descriptor shares the lock, and its
+//!   unlock would release the parent's too.
+//! - `write_all_at`, `read_at`: positioned I/O that moves no file position.
+//! - `HOLDER_OFFSET`: where a waiter can read the holder's content from.
+//! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
+//!   known to be regular, so the caller gets an ordinary descriptor.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
+
+#[cfg(not(unix))]
+compile_error!("scoped-lockfile supports Unix (Linux, macOS, the BSDs) only for now");
+
+/// Which lock: one holder alone, or any number of readers together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Access {
+    Exclusive,
+    Shared,
+}
+
+/// Which file this is, whatever path reached it: two opens of one file share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    /// The device (Unix) or volume serial number (Windows).
+    pub(crate) volume: u64,
+    /// The inode (Unix) or file index (Windows).
+    pub(crate) index: u128,
+}
+
+/// What one `fstat` (or its Windows equivalent) says about a file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileInfo {
+    /// `None` for a regular file, else what it is, e.g. `"a directory"`.
+    pub(crate) not_regular: Option<&'static str>,
+    pub(crate) id: FileId,
+    /// Hard links: 0 once the file was removed or replaced under its name.
+    pub(crate) links: u64,
+    pub(crate) len: u64,
+}

@@ -1,0 +1,135 @@
+//! Unix: `O_NOFOLLOW`, `flock(2)`, (device, inode) identity.
+
+use std::fs::{File, FileType, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use rustix::fs::OFlags;
+
+use super::{Access, FileId, FileInfo};
+
+/// The content starts with a space, as zc.lockfile's does, for Windows' sake;
+/// here nothing stops a waiter from reading it all.
+pub(crate) const HOLDER_OFFSET: u64 = 0;
+
+/// `O_NONBLOCK` keeps the open of a FIFO from hanging and `O_NOCTTY` keeps a
+/// terminal from becoming ours; nothing is read or written before the caller's
+/// `fstat` refuses them. Descriptors are close-on-exec (std's default).
+pub(crate) fn harden(options: &mut OpenOptions) {
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    options.custom_flags(flags.bits().cast_signed());
+}
+
+pub(crate) fn create_mode(options: &mut OpenOptions, mode: u32) {
+    options.mode(mode);
+}
+
+pub(crate) fn info(file: &File) -> io::Result<FileInfo> {
+    file.metadata().map(|meta| from_metadata(&meta))
+}
+
+pub(crate) fn path_info(path: &Path) -> io::Result<FileInfo> {
+    std::fs::symlink_metadata(path).map(|meta| from_metadata(&meta))
+}
+
+fn from_metadata(meta: &Metadata) -> FileInfo {
+    FileInfo {
+        not_regular: describe(meta.file_type()),
+        id: FileId {
+            volume: meta.dev(),
+            index: u128::from(meta.ino()),
+        },
+        links: meta.nlink(),
+        len: meta.len(),
+    }
+}
+
+fn describe(kind: FileType) -> Option<&'static str> {
+    Some(if kind.is_file() {
+        return None;
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    })
+}
+
+/// One try; `Ok(false)` if someone else holds it.
+pub(crate) fn try_lock(file: &File, access: Access) -> io::Result<bool> {
+    let tried = match access {
+        Access::Exclusive => file.try_lock(),
+        Access::Shared => file.try_lock_shared(),
+    };
+    match tried {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(err)) => Err(err),
+    }
+}
+
+/// Blocks until the lock is ours. A signal handler installed without
+/// `SA_RESTART` makes `flock(2)` fail with `EINTR`; the wait goes on.
+pub(crate) fn lock(file: &File, access: Access) -> io::Result<()> {
+    loop {
+        let locked = match access {
+            Access::Exclusive => file.lock(),
+            Access::Shared => file.lock_shared(),
+        };
+        match locked {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Closing the descriptor releases the lock once no other descriptor of the
+/// same open file description is left (a forked child's copy keeps it, and its
+/// own close leaves the parent's lock alone). `close(2)` errors are not
+/// reported by std; for a lock there is nothing to do about them anyway.
+#[allow(clippy::unnecessary_wraps)] // Windows' unlock can fail.
+pub(crate) fn release(file: File) -> io::Result<()> {
+    drop(file);
+    Ok(())
+}
+
+pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    file.write_all_at(buf, offset)
+}
+
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    file.read_at(buf, offset)
+}
+
+pub(crate) fn clear_nonblocking(file: &File) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    rustix::fs::fcntl_setfl(file, flags - OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// The lock's descriptor, e.g. to let a child process inherit the lock, as
+/// `flock(1)` does: the lock belongs to the open file description, so it lasts
+/// while any process has a descriptor of it. The descriptor is close-on-exec;
+/// clearing that flag (`fcntl(F_SETFD)`) before spawning hands a copy to the child.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// # let dir = tempfile::tempdir()?;
+/// let lock = scoped_lockfile::LockFile::new(dir.path().join("lock"))?;
+/// let fd = lock.as_fd();
+/// # let _ = fd;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsFd for crate::LockFile {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file().as_fd()
+    }
+}

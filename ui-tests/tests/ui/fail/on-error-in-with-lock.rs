@@ -1,0 +1,3 @@
+fn main() {
+    let _ = scoped_lockfile::with_lock!("job", on_error = "panic", { 1 });
+}

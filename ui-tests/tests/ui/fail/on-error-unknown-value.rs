@@ -1,0 +1,7 @@
+#[scoped_lockfile::locked("job", on_error = "ignore")]
+fn job() {}
+
+#[scoped_lockfile::locked("job", on_error = panic)]
+fn unquoted() {}
+
+fn main() {}
