@@ -15,7 +15,12 @@
 //! - `release(File)`: lets the lock go. Never an explicit unlock where closing
 //!   does it: a forked child's copy of the descriptor shares the lock, and its
 //!   unlock would release the parent's too.
-//! - `write_all_at`, `read_at`: positioned I/O that moves no file position.
+//! - `unlock(&File)`: lets go of a lock taken a moment ago on a private
+//!   descriptor, only to look at a lock (who holds it, shared or not).
+//! - `process_alive(u32)`: whether a process of this host runs, if that can
+//!   be told.
+//! - `write_all_at`, `read_at`: positioned I/O (`write_all_at` may move the
+//!   file position where the platform cannot help it; nothing relies on it).
 //! - `HOLDER_OFFSET`: where a waiter can read the holder's content from.
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.

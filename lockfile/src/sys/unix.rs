@@ -101,6 +101,25 @@ pub(crate) fn release(file: File) -> io::Result<()> {
     Ok(())
 }
 
+/// Lets go of a lock taken a moment ago on a descriptor of our own, never
+/// shared with a child: only to look at a lock (who holds it, and how), not to
+/// release a guard, which is done by [`release`].
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    file.unlock()
+}
+
+/// Whether process `pid` of this host is running; `None` if that cannot be
+/// told. A process of another user is running all the same (`EPERM`).
+pub(crate) fn process_alive(pid: u32) -> Option<bool> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => Some(true),
+        Err(rustix::io::Errno::PERM) => Some(true),
+        Err(rustix::io::Errno::SRCH) => Some(false),
+        Err(_) => None,
+    }
+}
+
 pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     file.write_all_at(buf, offset)
 }
