@@ -185,7 +185,7 @@ impl LockedFile {
     /// ```
     pub fn close(self) -> Result<(), LockError> {
         let Self { file, path, lock } = self;
-        let synced = file.sync_data();
+        let synced = crate::sys::sync_data(&file);
         drop(file);
         let released = lock.close();
         synced.map_err(|err| LockError::io(&path, err))?;

@@ -12,26 +12,38 @@
 //!   what the path names now (without following a final link).
 //! - `try_lock`, `lock`: the lock, [`Access::Exclusive`] or [`Access::Shared`];
 //!   `lock` blocks and is never cut short by a signal.
-//! - `release(File)`: lets the lock go. Never an explicit unlock where closing
-//!   does it: a forked child's copy of the descriptor shares the lock, and its
-//!   unlock would release the parent's too.
+//! - `release(File)`: lets the lock go. On Unix never an explicit unlock, only
+//!   the close: a forked child's copy of the descriptor shares the lock, and
+//!   its unlock would release the parent's too. On Windows an explicit unlock,
+//!   then the close: a lock there belongs to one process, and Microsoft
+//!   documents the release of locks left to the system as taking a while.
 //! - `unlock(&File)`: lets go of a lock taken a moment ago on a private
 //!   descriptor, only to look at a lock (who holds it, shared or not).
 //! - `process_alive(u32)`: whether a process of this host runs, if that can
 //!   be told.
 //! - `write_all_at`, `read_at`: positioned I/O (`write_all_at` may move the
 //!   file position where the platform cannot help it; nothing relies on it).
-//! - `HOLDER_OFFSET`: where a waiter can read the holder's content from.
+//! - `sync_data(&File)`: flushes a file's data to disk; nothing to do (and no
+//!   error) for a handle opened to read, which Windows' flush refuses.
+//! - `HOLDER_OFFSET`: where a waiter can read the holder's content from (1 on
+//!   Windows, whose locks are mandatory: byte 0 is the locked one).
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.
+//! - The lock's descriptor or handle for users: `AsFd` or `AsHandle` for
+//!   `LockFile`.
 
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
 
-#[cfg(not(unix))]
-compile_error!("scoped-lockfile supports Unix (Linux, macOS, the BSDs) only for now");
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("scoped-lockfile supports Unix (Linux, macOS, the BSDs) and Windows");
 
 /// Which lock: one holder alone, or any number of readers together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
