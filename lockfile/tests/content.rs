@@ -1,4 +1,8 @@
 //! What the lock file says (semantics 4 and 5), and that errors report it.
+//!
+//! The exact bytes are read once the lock is released (they stay): on
+//! Windows, byte 0 of a held lock file is locked, and unreadable to anyone
+//! but its holder's handle.
 
 use std::fs;
 
@@ -8,12 +12,15 @@ fn pid() -> u32 {
     std::process::id()
 }
 
-/// The host name as `uname -n` reports it, independent of the crate's lookup.
+/// The host name as `uname -n` (Windows: `hostname`) reports it, independent
+/// of the crate's lookup.
 fn hostname() -> String {
-    let out = std::process::Command::new("uname")
-        .arg("-n")
-        .output()
-        .unwrap();
+    let command = if cfg!(windows) { "hostname" } else { "uname" };
+    let mut command = std::process::Command::new(command);
+    if cfg!(unix) {
+        command.arg("-n");
+    }
+    let out = command.output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -22,7 +29,12 @@ fn default_content_is_space_pid_newline() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
     let lock = LockFile::new(&path).unwrap();
-    assert_eq!(fs::read(&path).unwrap(), format!(" {}\n", pid()).as_bytes());
+    assert_eq!(
+        scoped_lockfile::probe(&path).unwrap(),
+        scoped_lockfile::Probe::Held {
+            holder: Some(pid().to_string())
+        }
+    );
     lock.close().unwrap();
     // Left behind, content and all, and free again at once (semantic 6).
     assert_eq!(fs::read(&path).unwrap(), format!(" {}\n", pid()).as_bytes());
@@ -33,16 +45,29 @@ fn default_content_is_space_pid_newline() {
 fn hostname_template_matches_zc_lockfile_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let _lock = LockFile::with_content_template(&path, "{pid};{hostname}").unwrap();
+    LockFile::with_content_template(&path, "{pid};{hostname}")
+        .unwrap()
+        .close()
+        .unwrap();
     let expected = format!(" {};{}\n", pid(), hostname());
-    assert_eq!(fs::read_to_string(&path).unwrap(), expected);
+    let content = fs::read_to_string(&path).unwrap();
+    if cfg!(windows) {
+        // Windows host names are case-insensitive, and Wine's `hostname`
+        // prints the `NetBIOS` name, upper-cased.
+        assert_eq!(content.to_lowercase(), expected.to_lowercase());
+    } else {
+        assert_eq!(content, expected);
+    }
 }
 
 #[test]
 fn literal_text_escapes_and_utf8_are_written_as_is() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let _lock = LockFile::with_content_template(&path, "job «{{x}}» pid={pid}").unwrap();
+    LockFile::with_content_template(&path, "job «{{x}}» pid={pid}")
+        .unwrap()
+        .close()
+        .unwrap();
     let expected = format!(" job «{{x}}» pid={}\n", pid());
     assert_eq!(fs::read_to_string(&path).unwrap(), expected);
 }
@@ -52,7 +77,7 @@ fn longer_previous_content_is_cut() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
     fs::write(&path, "x".repeat(10_000)).unwrap();
-    let _lock = LockFile::new(&path).unwrap();
+    LockFile::new(&path).unwrap().close().unwrap();
     assert_eq!(fs::read(&path).unwrap(), format!(" {}\n", pid()).as_bytes());
 }
 
@@ -60,11 +85,9 @@ fn longer_previous_content_is_cut() {
 fn failed_attempt_leaves_holder_content_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("build.lock");
-    let _held = LockFile::with_content_template(&path, "4242;web-1").unwrap();
-    let before = fs::read(&path).unwrap();
+    let held = LockFile::with_content_template(&path, "4242;web-1").unwrap();
 
     let err = LockFile::with_content_template(&path, "{pid};a-much-longer-hostname").unwrap_err();
-    assert_eq!(fs::read(&path).unwrap(), before);
     match &err {
         LockError::Contended { path: p, holder } => {
             assert_eq!(p, &path);
@@ -76,6 +99,8 @@ fn failed_attempt_leaves_holder_content_and_reports_it() {
         err.to_string(),
         format!("Couldn't lock '{}': held by 4242;web-1", path.display())
     );
+    held.close().unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b" 4242;web-1\n");
 }
 
 #[test]
@@ -140,9 +165,10 @@ fn bad_templates_are_rejected_before_the_file_exists() {
 fn bad_template_on_a_held_lock_does_not_disturb_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let _held = LockFile::new(&path).unwrap();
+    let held = LockFile::new(&path).unwrap();
     let err = LockFile::with_content_template(&path, "{oops}").unwrap_err();
     assert!(matches!(err, LockError::InvalidTemplate { .. }), "{err:?}");
+    held.close().unwrap();
     assert_eq!(fs::read(&path).unwrap(), format!(" {}\n", pid()).as_bytes());
 }
 

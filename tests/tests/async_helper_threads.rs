@@ -1,5 +1,8 @@
 //! Cancelled async acquisitions leave no more than one helper thread. Its own
 //! test binary, with one test, so no other test's threads are counted.
+//!
+//! Linux only: threads are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

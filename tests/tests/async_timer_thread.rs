@@ -1,6 +1,9 @@
 //! The timer thread of async waits exits as soon as nothing waits: a deadline
 //! leaves with its wait, not when it would have expired. Its own test binary,
 //! with one test, so no other test's threads are counted.
+//!
+//! Linux only: threads are counted and named in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

@@ -1,16 +1,25 @@
 //! Bad input at every entry point: checked against Python itself where Python
 //! defines the behaviour (`open()` modes, `str.format` templates), and resource
 //! exhaustion that must end in an error, not a panic.
+//!
+//! The Python oracles and the shell's `ulimit` run on Unix only (the parsing
+//! they check is the same code on every platform).
 
 mod support;
 
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::process::{Command, Stdio};
 
-use scoped_lockfile::{LockError, LockFile, LockedFile};
+#[cfg(unix)]
+use scoped_lockfile::LockedFile;
+use scoped_lockfile::{LockError, LockFile};
+#[cfg(unix)]
 use support::{XorShift, holder_command, skip, trials};
 
 /// Runs a Python program over `inputs`, one per line, returning one line each.
+#[cfg(unix)]
 fn python_oracle(program: &str, inputs: &[String]) -> Option<Vec<String>> {
     let child = Command::new("python3")
         .args(["-c", program])
@@ -39,6 +48,7 @@ fn python_oracle(program: &str, inputs: &[String]) -> Option<Vec<String>> {
 }
 
 /// Every string of up to three characters from Python's mode letters.
+#[cfg(unix)]
 fn all_modes() -> Vec<String> {
     let letters = ["r", "w", "a", "x", "b", "t", "+"];
     let mut modes = vec![String::new()];
@@ -54,6 +64,7 @@ fn all_modes() -> Vec<String> {
 }
 
 #[test]
+#[cfg(unix)]
 fn modes_are_valid_exactly_when_python_open_accepts_them() {
     const PYTHON: &str = r#"
 import sys
@@ -107,6 +118,7 @@ for line in sys.stdin:
 
 /// Pieces that make valid and invalid templates; no `:`, `!`, `.` or `[`, so
 /// Python's `str.format` accepts exactly what our grammar accepts.
+#[cfg(unix)]
 const PIECES: [&str; 16] = [
     "{",
     "}",
@@ -127,6 +139,7 @@ const PIECES: [&str; 16] = [
 ];
 
 #[test]
+#[cfg(unix)]
 fn templates_render_exactly_as_python_str_format_or_are_rejected_untouched() {
     const PYTHON: &str = r#"
 import os, socket, sys
@@ -186,6 +199,7 @@ for line in sys.stdin:
     );
 }
 
+#[cfg(unix)]
 fn shell_with_limits(limits: &str, args: &[&str]) -> std::process::Output {
     let holder = holder_command(&[]).get_program().to_owned();
     Command::new("sh")
@@ -199,6 +213,7 @@ fn shell_with_limits(limits: &str, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[cfg(unix)]
 fn running_out_of_descriptors_is_an_error_that_frees_nothing_it_did_not_take() {
     let dir = tempfile::tempdir().unwrap();
     let out = shell_with_limits(
@@ -234,6 +249,7 @@ fn running_out_of_descriptors_is_an_error_that_frees_nothing_it_did_not_take() {
 }
 
 #[test]
+#[cfg(unix)]
 fn a_full_disk_while_writing_the_content_is_an_error_and_the_lock_is_released() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.lock");

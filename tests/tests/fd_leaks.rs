@@ -1,5 +1,8 @@
 //! Every error path gives back every descriptor it opened. Its own test binary
 //! with one test, so no other test opens descriptors meanwhile.
+//!
+//! Linux only: descriptors are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

@@ -1,6 +1,9 @@
 //! A child forked without `exec` shares the parent's lock; dropping or closing
 //! its copy must leave the parent's lock held (semantic 6: release by closing,
 //! never by `flock(LOCK_UN)`).
+//!
+//! Unix only: Windows has no `fork`.
+#![cfg(unix)]
 
 mod support;
 

@@ -1,6 +1,9 @@
 //! Timed waits leave at most one helper thread per lock file (semantic 10).
 //!
 //! Its own test binary, with one test, so no other test's threads are counted.
+//!
+//! Linux only: threads are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

@@ -1,6 +1,9 @@
 //! A wait interrupted by a signal goes on (semantic 11): a handler installed
 //! without `SA_RESTART` makes `flock(2)` fail with `EINTR`, on the thread that
 //! waits forever or on the helper thread of a timed or async wait.
+//!
+//! Linux only: the storm aims signals at threads with `tgkill(2)`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

@@ -6,10 +6,14 @@ mod support;
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+#[cfg(unix)]
+use std::process::Command;
+use std::process::Stdio;
 
 use scoped_lockfile::LockedFile;
-use support::{have_flock, holder_command, trials, zc_python};
+#[cfg(unix)]
+use support::{have_flock, zc_python};
+use support::{holder_command, trials};
 
 fn counter_in(dir: &Path) -> std::path::PathBuf {
     let counter = dir.join("counter");
@@ -82,6 +86,7 @@ fn threads_increment_a_locked_file_counter_exactly() {
 }
 
 /// zc.lockfile only tries once, so its worker retries every half millisecond.
+#[cfg(unix)]
 const ZC_WORKER: &str = r#"
 import sys, time, zc.lockfile
 path, rounds = sys.argv[1], int(sys.argv[2])
@@ -101,6 +106,7 @@ for _ in range(rounds):
 "#;
 
 /// flock(1) runs one shell per increment, holding `COUNTER.lock` meanwhile.
+#[cfg(unix)]
 fn flock_worker(counter: &Path, rounds: usize) -> std::process::Child {
     let lock = format!("{}.lock", counter.display());
     let script = format!(
@@ -110,7 +116,10 @@ fn flock_worker(counter: &Path, rounds: usize) -> std::process::Child {
     Command::new("sh").args(["-c", &script]).spawn().unwrap()
 }
 
+/// Unix only: util-linux `flock(1)`, `sh` and a venv's `bin/python` (Windows'
+/// byte-0 interop: `windows.rs`).
 #[test]
+#[cfg(unix)]
 fn our_processes_flock_and_zc_lockfile_exclude_each_other() {
     if !have_flock() {
         return;
@@ -146,6 +155,7 @@ fn our_processes_flock_and_zc_lockfile_exclude_each_other() {
 }
 
 #[test]
+#[cfg(unix)]
 fn zc_lockfile_writes_the_same_bytes_and_excludes_us() {
     let Some(python) = zc_python() else { return };
     let dir = tempfile::tempdir().unwrap();

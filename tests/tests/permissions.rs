@@ -1,5 +1,8 @@
 //! Permissions, checked as an unprivileged user (`nobody`, through util-linux
 //! `setpriv`), since root may write anything: clear errors, nothing changed.
+//!
+//! Linux only: util-linux `setpriv`, and `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

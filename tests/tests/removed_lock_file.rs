@@ -1,6 +1,10 @@
 //! A lock file removed or replaced while someone waits for it (semantic 6):
 //! the waiter must not take the old file's lock while a newcomer holds the new
 //! file at the same path; it starts over on the path instead.
+//!
+//! Unix only: on Windows a lock file that any process has open cannot be
+//! removed, renamed or replaced (no delete sharing), as `windows.rs` checks.
+#![cfg(unix)]
 
 mod support;
 

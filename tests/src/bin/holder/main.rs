@@ -3,7 +3,8 @@
 //! ```text
 //! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
 //!        [--report-fds] [--async] [--signal-storm]
-//! holder fork PATH drop|close
+//! holder fork PATH drop|close         (Unix)
+//! holder zc PATH                      (Windows)
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
@@ -18,10 +19,15 @@
 //!   current-thread runtime. `--signal-storm` installs a `SIGUSR1` handler
 //!   without `SA_RESTART` and sends that signal every millisecond to the waiting
 //!   thread and the library's helper threads while it waits; once locked it
-//!   prints `signals <sent> <handled>` after `locked`.
+//!   prints `signals <sent> <handled>` after `locked` (Linux only).
 //! - `fork`: takes the lock with one try, prints `locked`, forks; the child
 //!   drops or closes its copy of the lock and exits; the parent prints
 //!   `child <exit code>` and then holds the lock as `lock` does.
+//! - `zc`: takes zc.lockfile's lock the way it does on Windows (one try at
+//!   byte 0 with `msvcrt.locking`, that is `LockFile`), writes `" <pid>\n"`,
+//!   prints `locked`, holds it until its standard input reaches end of file,
+//!   unlocks byte 0 and prints `released`; on failure prints `error: busy`
+//!   and exits with 3.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
@@ -39,8 +45,12 @@ use std::time::Duration;
 
 use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
 
+#[cfg(unix)]
 mod fork;
+#[cfg(target_os = "linux")]
 mod signals;
+#[cfg(windows)]
+mod zc;
 
 const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
                      [--mode M] [--report-fds] [--async] [--signal-storm]\n       \
@@ -58,7 +68,10 @@ fn main() -> ExitCode {
         "marks" => (0..number()).for_each(|_| append_marks(Path::new(path))),
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
+        #[cfg(unix)]
         "fork" => return fork_and_hold(Path::new(path), &rest[0]),
+        #[cfg(windows)]
+        "zc" => return zc::hold(Path::new(path)),
         _ => return hold(kind, path, rest),
     }
     ExitCode::SUCCESS
@@ -69,6 +82,7 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
     let mut mode = "r+".to_owned();
     let mut report_fds = false;
     let mut is_async = false;
+    #[cfg(target_os = "linux")]
     let mut storm = None;
     let mut flags = flags.iter();
     while let Some(flag) = flags.next() {
@@ -84,6 +98,7 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
             "--mode" => mode.clone_from(value()),
             "--report-fds" => report_fds = true,
             "--async" => is_async = true,
+            #[cfg(target_os = "linux")]
             "--signal-storm" => {
                 signals::install_interrupting_handler();
                 storm = Some(signals::start_storm());
@@ -97,7 +112,10 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
     } else {
         take(kind, path, &options, &mode)
     };
+    #[cfg(target_os = "linux")]
     let signals = storm.map(signals::Storm::stop);
+    #[cfg(not(target_os = "linux"))]
+    let signals: Option<(usize, usize)> = None;
     let held = match held {
         Ok(held) => held,
         Err(err) => {
@@ -156,6 +174,7 @@ fn take_async(
 
 /// Takes the lock, forks, lets the child drop or close its copy, then holds
 /// the lock: it must still be held although the child let go of its copy.
+#[cfg(unix)]
 fn fork_and_hold(path: &Path, how: &str) -> ExitCode {
     let lock = LockFile::new(path).expect("lock");
     say("locked");
