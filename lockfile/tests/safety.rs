@@ -4,8 +4,10 @@
 //! devices and handles are tested in `windows.rs`.
 
 use std::fs;
+#[cfg(target_os = "linux")]
+use std::os::unix::fs::PermissionsExt;
 #[cfg(unix)]
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::Path;
 #[cfg(unix)]
 use std::process::Command;
