@@ -30,7 +30,7 @@ fn another_process_lock_excludes_ours_and_says_who_holds_it() {
     );
     match LockFile::new(&path) {
         Err(LockError::Contended { holder: who, .. }) => {
-            assert_eq!(who.as_deref(), Some(expected.as_str()));
+            assert_eq!(who.content.as_deref(), Some(expected.as_str()));
         }
         other => panic!("expected Contended, got {other:?}"),
     }
@@ -132,9 +132,12 @@ fn timeout_across_processes_reports_the_holder() {
                 "{waited:?}"
             );
             assert_eq!(
-                who.clone(),
+                who.content,
                 Some(format!("{};{}", holder.pid(), hostname()))
             );
+            assert_eq!(who.pid(), Some(holder.pid()));
+            assert_eq!(who.is_this_host(), Some(true));
+            assert_eq!(who.is_alive(), Some(true));
         }
         other => panic!("expected Timeout, got {other:?}"),
     }

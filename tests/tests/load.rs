@@ -162,7 +162,7 @@ lock.close()
     let theirs = std::fs::read_to_string(&path).unwrap();
     match scoped_lockfile::LockFile::new(&path) {
         Err(scoped_lockfile::LockError::Contended { holder, .. }) => {
-            assert_eq!(holder.as_deref(), Some(theirs.trim()));
+            assert_eq!(holder.content.as_deref(), Some(theirs.trim()));
         }
         other => panic!("zc.lockfile's lock did not exclude ours: {other:?}"),
     }
