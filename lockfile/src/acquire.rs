@@ -78,7 +78,11 @@ pub(crate) fn acquire(
     wait: Wait,
     mode: u32,
 ) -> Result<Identified, LockError> {
-    let content = template.render();
+    // Readers write nothing, so they need not pay for `getpid` and formatting.
+    let content = match access {
+        Access::Exclusive => template.render(),
+        Access::Shared => String::new(),
+    };
     let request = Request {
         content: &content,
         access,
