@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
-use support::{Holder, PATIENCE, have_flock, try_lock_elsewhere};
+use support::{Holder, PATIENCE, flock_n, have_flock, try_lock_elsewhere};
 
 fn hostname() -> String {
     let out = Command::new("uname").arg("-n").output().unwrap();
@@ -202,19 +202,10 @@ fn util_linux_flock_and_we_exclude_each_other() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let flock_n = || {
-        Command::new("flock")
-            .arg("-n")
-            .arg(&path)
-            .arg("true")
-            .status()
-            .unwrap()
-    };
-
     let lock = LockFile::new(&path).unwrap();
-    assert_eq!(flock_n().code(), Some(1), "flock -n got a lock we hold");
+    assert_eq!(flock_n(&path, "-x"), 1, "flock -n got a lock we hold");
     lock.close().unwrap();
-    assert!(flock_n().success(), "flock -n failed on a free lock");
+    assert_eq!(flock_n(&path, "-x"), 0, "flock -n failed on a free lock");
 
     // flock(1) holding: it prints once locked, then holds until its stdin closes.
     let mut flock = support::spawn_locked(Command::new("flock").arg(&path).args([

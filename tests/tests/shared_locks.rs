@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::{Holder, have_flock, spawn_locked, zc_python};
+use support::{Holder, flock_n, have_flock, spawn_locked, zc_holding, zc_python};
 
 /// `holder lock PATH [--shared]`, one try: exit 0 (took it), 3 (contended).
 fn try_elsewhere(path: &Path, shared: bool) -> Output {
@@ -17,18 +17,6 @@ fn try_elsewhere(path: &Path, shared: bool) -> Output {
     support::holder_command(&args)
         .stdin(Stdio::null())
         .output()
-        .unwrap()
-}
-
-/// `flock -n [-s|-x] PATH true`: 0 if it got the lock, 1 if not.
-fn flock_n(path: &Path, how: &str) -> i32 {
-    Command::new("flock")
-        .args(["-n", how])
-        .arg(path)
-        .arg("true")
-        .status()
-        .unwrap()
-        .code()
         .unwrap()
 }
 
@@ -104,14 +92,7 @@ fn zc_lockfile_and_our_readers_exclude_each_other() {
     let Some(python) = zc_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.lock");
-    let script = r#"
-import sys, zc.lockfile
-lock = zc.lockfile.LockFile(sys.argv[1])
-print("locked", flush=True)
-sys.stdin.read()
-lock.close()
-"#;
-    let mut zc = spawn_locked(Command::new(&python).args(["-c", script, path.to_str().unwrap()]));
+    let mut zc = zc_holding(&python, &path, "");
     assert_eq!(try_elsewhere(&path, true).status.code(), Some(3));
     drop(zc.stdin.take());
     assert!(zc.wait().unwrap().success());
