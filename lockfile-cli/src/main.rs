@@ -1,9 +1,12 @@
 //! `lockfile`: run a command under a lock file, and tell who holds a lock.
 
 mod cli;
-mod forward;
+mod duration;
+mod escape;
+mod holder;
 mod run;
 mod status;
+mod sys;
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -41,6 +44,11 @@ fn with_usage(mut err: clap::Error) -> clap::Error {
 
 /// Prints a one-line error and gives back the exit status to use.
 fn fail(message: &dyn Display, code: u8) -> u8 {
-    eprintln!("lockfile: {message}");
+    say(message);
     code
+}
+
+/// One line on stderr; what came from files and paths cannot drive the terminal.
+fn say(message: &dyn Display) {
+    eprintln!("lockfile: {}", escape::for_terminal(&message.to_string()));
 }

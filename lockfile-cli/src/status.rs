@@ -3,51 +3,26 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use rustix::process::{Pid, test_kill_process};
 use scoped_lockfile::{Probe, probe};
 
 use crate::cli::StatusArgs;
+use crate::escape::for_terminal;
+use crate::holder::{self, Holder};
 use crate::{ERROR_EXIT, fail};
 
 const FREE: u8 = 0;
 const HELD: u8 = 1;
-
-/// What a lock file's content says, when it has the `<pid>;<hostname>` or
-/// `<pid>` shape that the default templates write.
-#[derive(Debug, PartialEq, Eq)]
-struct Holder<'a> {
-    pid: u32,
-    hostname: Option<&'a str>,
-}
-
-fn parse_holder(content: &str) -> Option<Holder<'_>> {
-    let (pid, hostname) = match content.split_once(';') {
-        Some((pid, hostname)) => (pid, Some(hostname)),
-        None => (content, None),
-    };
-    let pid = pid.parse().ok()?;
-    Some(Holder { pid, hostname })
-}
-
-/// Whether the holder's process runs, when it is on this host; `None` if that
-/// cannot be known (no hostname, another host).
-fn holder_alive(holder: &Holder<'_>, this_host: &str) -> Option<bool> {
-    if holder.hostname != Some(this_host) {
-        return None;
-    }
-    let pid = i32::try_from(holder.pid).ok().and_then(Pid::from_raw)?;
-    // EPERM means it exists but belongs to someone else: alive all the same.
-    Some(match test_kill_process(pid) {
-        Ok(()) => true,
-        Err(err) => err == rustix::io::Errno::PERM,
-    })
-}
 
 pub(crate) fn status(args: &StatusArgs) -> u8 {
     let state = match probe(&args.path) {
         Ok(state) => state,
         Err(err) => return fail(&err, ERROR_EXIT),
     };
+    if state == Probe::Missing
+        && let Some(problem) = missing_directory(&args.path)
+    {
+        return fail(&problem, ERROR_EXIT);
+    }
     let this_host = gethostname::gethostname().to_string_lossy().into_owned();
     let report = Report::new(&args.path, &state, &this_host);
     if args.json {
@@ -58,6 +33,28 @@ pub(crate) fn status(args: &StatusArgs) -> u8 {
     match state {
         Probe::Held { .. } => HELD,
         _ => FREE,
+    }
+}
+
+/// For a path with no file: the problem if its directory is missing too, which
+/// is a typo rather than a free lock.
+fn missing_directory(path: &Path) -> Option<String> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(format!(
+            "'{}': '{}' is not a directory",
+            path.display(),
+            parent.display()
+        )),
+        Err(err) => Some(format!(
+            "'{}': no directory '{}': {err}",
+            path.display(),
+            parent.display()
+        )),
     }
 }
 
@@ -77,12 +74,12 @@ impl<'a> Report<'a> {
             Probe::Free { last_holder } => ("free", last_holder.as_deref()),
             _ => ("missing", None),
         };
-        let holder = content.and_then(parse_holder);
+        let holder = content.and_then(holder::parse);
         let on_this_host = holder
             .as_ref()
             .and_then(|h| h.hostname)
             .map(|hostname| hostname == this_host);
-        let alive = holder.as_ref().and_then(|h| holder_alive(h, this_host));
+        let alive = holder.as_ref().and_then(|h| h.alive(this_host));
         Self {
             path,
             state: name,
@@ -93,8 +90,9 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// One line for a person; what came from the file (and the path) escaped.
     fn sentence(&self) -> String {
-        let path = self.path.display();
+        let path = self.path.display().to_string();
         let who = match (&self.holder, self.content) {
             (
                 Some(Holder {
@@ -103,9 +101,16 @@ impl<'a> Report<'a> {
                 }),
                 _,
             ) => {
-                let running = match (self.this_host, self.alive) {
-                    (Some(true), Some(true)) => " (this host; the process is running)",
-                    (Some(true), _) => " (this host; no such process)",
+                let running = match (self.state, self.this_host, self.alive) {
+                    (_, Some(true), Some(true)) => " (this host; the process is running)",
+                    // The recorded process is gone, yet the lock is held: by a
+                    // process that inherited it, such as the command of a
+                    // `lockfile run` that was killed.
+                    ("held", Some(true), _) => {
+                        " (this host; that process is gone, and a process that inherited \
+                         its lock, such as its command, still holds it)"
+                    }
+                    (_, Some(true), _) => " (this host; no such process)",
                     _ => "",
                 };
                 Some(format!("pid {pid} on {host}{running}"))
@@ -119,13 +124,14 @@ impl<'a> Report<'a> {
             ) => Some(format!("pid {pid}")),
             (None, content) => content.map(str::to_owned),
         };
-        match (self.state, who) {
+        let sentence = match (self.state, who) {
             ("held", Some(who)) => format!("{path}: held by {who}"),
             ("held", None) => format!("{path}: held; the file does not say by whom"),
             ("free", Some(who)) => format!("{path}: free; last held by {who}"),
             ("free", None) => format!("{path}: free"),
             _ => format!("{path}: free; no such file"),
-        }
+        };
+        for_terminal(&sentence).into_owned()
     }
 
     fn json(&self) -> String {
@@ -148,7 +154,8 @@ impl<'a> Report<'a> {
     }
 }
 
-/// A JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+/// A JSON string literal (RFC 8259: quote, backslash and control characters
+/// escaped, and the characters `escape::for_terminal` escapes).
 fn json_string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -159,7 +166,9 @@ fn json_string(value: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
+            // Control and invisible formatting characters, as the sentence
+            // escapes them: valid JSON either way, and safe to print raw.
+            c if crate::escape::needs_escape(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -174,52 +183,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_default_shapes_only() {
-        assert_eq!(
-            parse_holder("42;web-1"),
-            Some(Holder {
-                pid: 42,
-                hostname: Some("web-1")
-            })
-        );
-        assert_eq!(
-            parse_holder("42"),
-            Some(Holder {
-                pid: 42,
-                hostname: None
-            })
-        );
-        assert_eq!(
-            parse_holder("42;a;b"),
-            Some(Holder {
-                pid: 42,
-                hostname: Some("a;b")
-            })
-        );
-        assert_eq!(parse_holder("deploy by ann"), None);
-        assert_eq!(parse_holder("-1;x"), None);
-    }
-
-    #[test]
     fn escapes_json_strings() {
         assert_eq!(
-            json_string("a\"b\\c\nd\u{1}é"),
-            "\"a\\\"b\\\\c\\nd\\u0001é\""
+            json_string("a\"b\\c\nd\u{1}é\u{202e}\u{7f}"),
+            "\"a\\\"b\\\\c\\nd\\u0001é\\u202e\\u007f\""
         );
-    }
-
-    #[test]
-    fn checks_liveness_only_on_this_host() {
-        let me = Holder {
-            pid: std::process::id(),
-            hostname: Some("here"),
-        };
-        assert_eq!(holder_alive(&me, "here"), Some(true));
-        assert_eq!(holder_alive(&me, "elsewhere"), None);
-        let nameless = Holder {
-            pid: std::process::id(),
-            hostname: None,
-        };
-        assert_eq!(holder_alive(&nameless, "here"), None);
     }
 }
