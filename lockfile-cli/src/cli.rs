@@ -1,4 +1,5 @@
-//! The command line, as clap sees it.
+//! The command line, as clap sees it (`lockfile flock` is read by
+//! `crate::flock`, the way flock(1) reads its own).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Run a command under a lock file, and tell who holds a lock.
+/// Run a command under a lock file, tell who holds a lock, or act as flock(1).
 ///
 /// The lock is the kernel's flock(2) lock on the file, the one util-linux
 /// flock(1), Python's zc.lockfile and the Rust `scoped-lockfile` crate take, so all of
@@ -23,7 +24,8 @@ Examples:
   lockfile run deploy.lock ./deploy.sh               wait for the lock, then deploy
   lockfile run -w 5 build.lock -- make               give up after 5 seconds
   lockfile run -n -q cron.lock ./nightly.sh          skip the run, silently, if one is going
-  lockfile status deploy.lock                        who holds it? (exit 0 free, 1 held)";
+  lockfile status deploy.lock                        who holds it? (exit 0 free, 1 held)
+  lockfile flock -n /var/lock/x.lock -c 'job'        util-linux flock(1), anywhere";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -33,6 +35,20 @@ pub(crate) enum Command {
     /// Say whether the lock on PATH is held right now, and by whom.
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
+    /// util-linux flock(1): the same options, exit codes and output (see `lockfile flock --help`).
+    ///
+    /// Also what `lockfile` does when invoked as `flock` (a symlink `flock -> lockfile`).
+    #[command(disable_help_flag = true)]
+    Flock {
+        /// flock(1)'s arguments: [options] FILE|DIRECTORY COMMAND [ARGS...],
+        /// FILE|DIRECTORY -c COMMAND, or FD.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<OsString>,
+    },
 }
 
 const RUN_HELP: &str = "\
@@ -189,7 +205,7 @@ mod tests {
         command_line.extend(args);
         match Cli::try_parse_from(command_line).unwrap().command {
             Command::Run(args) => args,
-            other @ Command::Status(_) => panic!("{other:?}"),
+            other => panic!("{other:?}"),
         }
     }
 

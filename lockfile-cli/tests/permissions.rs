@@ -1,6 +1,6 @@
 //! Another user's lock file, as the unprivileged user `nobody` (through
-//! util-linux `setpriv`), since root may write anything: `run` locks it
-//! through a read-only descriptor, as flock(1) does.
+//! util-linux `setpriv`), since root may write anything: `run` and `flock`
+//! lock it through a read-only descriptor, as flock(1) does.
 
 mod support;
 
@@ -55,6 +55,35 @@ fn run_locks_another_users_file_read_only_and_leaves_it_alone() {
         (out.status.code(), text(&out.stderr)),
         (Some(0), String::new())
     );
+}
+
+#[test]
+fn flock_and_lockfile_flock_agree_on_another_users_file() {
+    let Some((dir, lock)) = shared_dir_with_roots_lock() else {
+        return;
+    };
+    let (_links, symlink) = support::flock_symlink();
+    chmod(symlink.parent().unwrap(), 0o755);
+    let missing = dir.path().join("ro").join("new.lock");
+    fs::create_dir(missing.parent().unwrap()).unwrap();
+    chmod(missing.parent().unwrap(), 0o555);
+    let missing = missing.to_str().unwrap();
+    for (args, code) in [
+        (vec![lock.as_str(), "true"], 0),
+        (vec!["-s", lock.as_str(), "true"], 0),
+        (vec!["-n", lock.as_str(), "echo", "locked"], 0),
+        // Nothing to open read-only, and no right to create it.
+        (vec![missing, "true"], 66),
+    ] {
+        let real = as_nobody("flock", &args);
+        let ours = as_nobody(LOCKFILE, &[&["flock"], args.as_slice()].concat());
+        let linked = as_nobody(symlink.to_str().unwrap(), &args);
+        for out in [&real, &ours, &linked] {
+            assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+            assert_eq!(out.stdout, real.stdout, "{args:?}");
+        }
+    }
+    assert_eq!(fs::read_to_string(&lock).unwrap(), " 1;roots-host\n");
 }
 
 #[test]

@@ -13,7 +13,6 @@ pub(crate) use unix::*;
 
 /// Which lock to take on a descriptor, or to drop it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // only Exclusive until `lockfile flock` comes
 pub(crate) enum Kind {
     Exclusive,
     Shared,
@@ -49,7 +48,7 @@ pub(crate) struct Opened {
 /// Why a file was not opened for locking.
 #[derive(Debug)]
 pub(crate) enum Refused {
-    Io(#[allow(dead_code)] io::Error),
+    Io(io::Error),
     /// A FIFO: opening it for reading would wait for a writer.
     Fifo,
 }

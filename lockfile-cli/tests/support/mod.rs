@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
@@ -141,6 +141,15 @@ pub fn as_nobody(program: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("setpriv (util-linux)")
+}
+
+/// A directory holding a `flock` symlink to the `lockfile` binary, as a user
+/// without util-linux would install it.
+pub fn flock_symlink() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("flock");
+    std::os::unix::fs::symlink(LOCKFILE, &link).unwrap();
+    (dir, link)
 }
 
 /// Reads whatever `reader` has until it ends (for a child's stderr).

@@ -1,13 +1,30 @@
-//! The only calls that need `unsafe`: signal dispositions and masks, and
-//! signalling one thread. Everything else in the platform module goes through
-//! rustix, signal-hook and std, which are safe.
+//! The only calls that need `unsafe`: signal dispositions and masks, signalling
+//! one thread, and borrowing a descriptor by number. Everything else in the
+//! platform module goes through rustix, signal-hook and std, which are safe.
 
 #![allow(unsafe_code)]
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// A descriptor number this process has open, e.g. `9` in `flock 9`, borrowed
+/// for the rest of the process; `None` if no descriptor of that number is open.
+pub(crate) fn open_descriptor(raw: RawFd) -> Option<BorrowedFd<'static>> {
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: F_GETFD reads the flags of descriptor `raw` if it is open; it
+    // touches no memory of ours.
+    let open = unsafe { libc::fcntl(raw, libc::F_GETFD) } != -1;
+    // SAFETY: `raw` is open (just checked) and was opened by whoever started us,
+    // not by this program, which never closes a descriptor it did not open
+    // itself: it stays open until the process ends, so a 'static borrow cannot
+    // outlive it.
+    open.then(|| unsafe { BorrowedFd::borrow_raw(raw) })
+}
 
 /// A signal's disposition as it was before we changed it, to put back.
 pub(crate) struct SavedAction {
