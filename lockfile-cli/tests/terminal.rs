@@ -110,13 +110,27 @@ fn job_control_works_on_the_command_through_lockfile() {
     ]);
 }
 
+/// A command that says `ready<ARG>` and runs until Ctrl-C, which it dies of
+/// whenever it comes, even before its loop starts (a shell would otherwise
+/// act on an early interrupt only after its next child, here never).
+fn interruptible(dir: &std::path::Path) -> String {
+    let script = dir.join("interruptible.sh");
+    std::fs::write(
+        &script,
+        "trap 'trap - INT; kill -INT $$' INT\necho \"ready$1\"\nwhile :; do sleep 0.05; done\n",
+    )
+    .unwrap();
+    script.to_str().unwrap().to_owned()
+}
+
 #[test]
 fn ctrl_c_stops_a_shell_loop_around_lockfile() {
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("loop.lock");
     let lock = lock.to_str().unwrap();
+    let command = interruptible(dir.path());
     let line = format!(
-        "for i in 1 2; do {LOCKFILE} run {lock} -- sh -c 'echo ready$0; sleep 20' $i; done; echo loop-over\n"
+        "for i in 1 2; do {LOCKFILE} run {lock} -- sh {command} $i; done; echo loop-over\n"
     );
     play(&[
         ("send", &line),
@@ -133,11 +147,10 @@ fn ctrl_c_stops_a_script_that_runs_lockfile() {
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("script.lock");
     let lock = lock.to_str().unwrap();
+    let command = interruptible(dir.path());
     // Inside a script's process group, the command stays in it, as with
     // flock(1): the terminal's Ctrl-C reaches the script too.
-    let line = format!(
-        "bash -c '{LOCKFILE} run {lock} -- sh -c \"echo ready; sleep 20\"; echo after-lockfile'\n"
-    );
+    let line = format!("bash -c '{LOCKFILE} run {lock} -- sh {command}; echo after-lockfile'\n");
     play(&[
         ("send", &line),
         ("expect", "ready"),
