@@ -40,8 +40,8 @@ pub(crate) enum Command {
     /// Also what `lockfile` does when invoked as `flock` (a symlink `flock -> lockfile`).
     #[command(disable_help_flag = true)]
     Flock {
-        /// flock(1)'s arguments: [options] FILE|DIRECTORY COMMAND [ARGS...],
-        /// FILE|DIRECTORY -c COMMAND, or FD.
+        /// flock(1)'s arguments: options, then FILE|DIRECTORY and a command with
+        /// its arguments, FILE|DIRECTORY -c COMMAND, or a descriptor number.
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
