@@ -63,7 +63,7 @@ flock(1): the lock lasts while lockfile or COMMAND (or anything COMMAND started
 that kept the descriptor) lives, so killing lockfile, even with SIGKILL, never
 lets a second command in while the first runs. -o/--close opts out. A lock file
 this user cannot write (another user's, 0644) is locked through a read-only
-descriptor: it then does not say who holds it.
+descriptor and left as it is: it then does not name the holder.
 
 Signals: COMMAND runs in a process group of its own and, if lockfile has the
 terminal, gets it (Ctrl-C, Ctrl-Z and reading the terminal work as usual).
