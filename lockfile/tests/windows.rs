@@ -12,7 +12,7 @@ use std::os::windows::fs::FileExt;
 use std::os::windows::io::AsRawHandle;
 use std::path::Path;
 
-use scoped_lockfile::{LockError, LockFile, LockOptions, LockedFile, Probe, probe};
+use scoped_lockfile::{Holder, LockError, LockFile, LockOptions, LockedFile, Probe, probe};
 use windows_sys::Win32::Foundation::{
     ERROR_LOCK_VIOLATION, ERROR_PRIVILEGE_NOT_HELD, ERROR_SHARING_VIOLATION,
 };
@@ -73,7 +73,7 @@ fn the_lock_is_byte_0_alone_and_the_holder_is_read_from_byte_1() {
     assert_eq!(&buf[..len], b"4242;web-1\n");
     match LockFile::new(&path) {
         Err(LockError::Contended { holder, .. }) => {
-            assert_eq!(holder.as_deref(), Some("4242;web-1"));
+            assert_eq!(holder.content.as_deref(), Some("4242;web-1"));
         }
         other => panic!("expected Contended, got {other:?}"),
     }
@@ -111,13 +111,15 @@ fn a_raw_lock_on_byte_0_and_ours_exclude_each_other() {
     let zc = open_rw(&path);
     raw_try_lock(&zc, 0, 1).unwrap();
     match LockFile::new(&path) {
-        Err(LockError::Contended { holder, .. }) => assert_eq!(holder.as_deref(), Some("77")),
+        Err(LockError::Contended { holder, .. }) => {
+            assert_eq!(holder.content.as_deref(), Some("77"));
+        }
         other => panic!("expected Contended, got {other:?}"),
     }
     assert_eq!(
         probe(&path).unwrap(),
         Probe::Held {
-            holder: Some("77".into())
+            holder: Holder::new(Some("77".into()))
         }
     );
     raw_unlock(&zc, 0, 1);

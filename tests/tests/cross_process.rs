@@ -6,9 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
-#[cfg(unix)]
-use support::have_flock;
 use support::{Holder, PATIENCE, try_lock_elsewhere};
+#[cfg(unix)]
+use support::{flock_n, have_flock};
 
 /// The host name as `uname -n` (Windows: `hostname`) says, lower-cased:
 /// Windows host names are case-insensitive, and Wine's `hostname` prints the
@@ -51,7 +51,7 @@ fn another_process_lock_excludes_ours_and_says_who_holds_it() {
     let expected = format!("{};{}", holder.pid(), hostname());
     match LockFile::new(&path) {
         Err(LockError::Contended { holder: who, .. }) => {
-            assert_eq!(normalized(who), Some(expected.clone()));
+            assert_eq!(normalized(who.content), Some(expected.clone()));
         }
         other => panic!("expected Contended, got {other:?}"),
     }
@@ -160,9 +160,12 @@ fn timeout_across_processes_reports_the_holder() {
                 "{waited:?}"
             );
             assert_eq!(
-                normalized(who.clone()),
+                normalized(who.content.clone()),
                 Some(format!("{};{}", holder.pid(), hostname()))
             );
+            assert_eq!(who.pid(), Some(holder.pid()));
+            assert_eq!(who.is_this_host(), Some(true));
+            assert_eq!(who.is_alive(), Some(true));
         }
         other => panic!("expected Timeout, got {other:?}"),
     }
@@ -224,19 +227,10 @@ fn util_linux_flock_and_we_exclude_each_other() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let flock_n = || {
-        Command::new("flock")
-            .arg("-n")
-            .arg(&path)
-            .arg("true")
-            .status()
-            .unwrap()
-    };
-
     let lock = LockFile::new(&path).unwrap();
-    assert_eq!(flock_n().code(), Some(1), "flock -n got a lock we hold");
+    assert_eq!(flock_n(&path, "-x"), 1, "flock -n got a lock we hold");
     lock.close().unwrap();
-    assert!(flock_n().success(), "flock -n failed on a free lock");
+    assert_eq!(flock_n(&path, "-x"), 0, "flock -n failed on a free lock");
 
     // flock(1) holding: it prints once locked, then holds until its stdin closes.
     let mut flock = support::spawn_locked(Command::new("flock").arg(&path).args([

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, Probe, probe};
-use support::{Holder, PATIENCE, holder_command};
+use support::{Holder as Process, PATIENCE, holder_command};
 
 /// One try by zc.lockfile's lock in another process: its exit code (0 taken
 /// and given back, 3 busy).
@@ -26,20 +26,30 @@ fn zc_try(path: &std::path::Path) -> Option<i32> {
 fn zc_lockfile_s_lock_in_another_process_excludes_ours_and_says_who_holds_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let holder = Holder::locked(&["zc", path.to_str().unwrap()]);
+    let holder = Process::locked(&["zc", path.to_str().unwrap()]);
     let pid = holder.pid().to_string();
     match LockFile::new(&path) {
-        Err(LockError::Contended { holder: who, .. }) => assert_eq!(who, Some(pid.clone())),
+        Err(LockError::Contended { holder: who, .. }) => {
+            assert_eq!(who.pid(), Some(holder.pid()));
+            assert!(!who.shared);
+        }
         other => panic!("expected Contended, got {other:?}"),
     }
     match LockOptions::new()
         .timeout(Duration::from_millis(100))
         .lock(&path)
     {
-        Err(LockError::Timeout { holder: who, .. }) => assert_eq!(who, Some(pid.clone())),
+        Err(LockError::Timeout { holder: who, .. }) => {
+            assert_eq!(who.content, Some(pid.clone()));
+        }
         other => panic!("expected Timeout, got {other:?}"),
     }
-    assert_eq!(probe(&path).unwrap(), Probe::Held { holder: Some(pid) });
+    assert_eq!(
+        probe(&path).unwrap(),
+        Probe::Held {
+            holder: scoped_lockfile::Holder::new(Some(pid))
+        }
+    );
     holder.release();
     // A wait, not one try: the timed wait's helper may be holding the lock
     // for a moment, before it finds nobody waits and lets go.
@@ -53,7 +63,7 @@ fn zc_lockfile_s_lock_in_another_process_excludes_ours_and_says_who_holds_it() {
 fn our_lock_in_another_process_excludes_zc_lockfile_s() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let holder = Holder::locked(&["lock", path.to_str().unwrap()]);
+    let holder = Process::locked(&["lock", path.to_str().unwrap()]);
     assert_eq!(zc_try(&path), Some(3), "zc.lockfile took a lock we hold");
     holder.release();
     assert_eq!(zc_try(&path), Some(0));
@@ -69,10 +79,10 @@ fn every_wait_is_handed_zc_lockfile_s_lock_when_it_is_released() {
         &["--wait", "60000"],
         &["--wait", "60000", "--async"],
     ] {
-        let zc = Holder::locked(&["zc", path.to_str().unwrap()]);
+        let zc = Process::locked(&["zc", path.to_str().unwrap()]);
         let mut args = vec!["context", name.to_str().unwrap()];
         args.extend(wait);
-        let mut waiter = Holder::spawn(&args);
+        let mut waiter = Process::spawn(&args);
         assert_eq!(
             waiter.next_line(Duration::from_millis(300)),
             None,
@@ -95,7 +105,7 @@ fn a_lock_file_another_process_has_open_cannot_be_removed_or_renamed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
     let sharing_violation = Some(32); // ERROR_SHARING_VIOLATION
-    let holder = Holder::locked(&["lock", path.to_str().unwrap()]);
+    let holder = Process::locked(&["lock", path.to_str().unwrap()]);
     let err = std::fs::remove_file(&path).unwrap_err();
     assert_eq!(err.raw_os_error(), sharing_violation, "{err}");
     let err = std::fs::rename(&path, dir.path().join("moved")).unwrap_err();
