@@ -1,6 +1,5 @@
 //! `lockfile run`: the command runs while the lock is held, and holds it too.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -39,7 +38,9 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
         Ok(held) => held,
         Err(code) => return code,
     };
-    let outcome = sys::supervise(command(args), (!args.close).then(|| held.fd()));
+    let command = command(args);
+    let program = command.get_program().to_owned();
+    let outcome = sys::supervise(command, (!args.close).then(|| held.fd()));
     // Released (our descriptor closed) before we exit or die; the command's
     // copy, if it left one to a process still running, keeps the lock.
     drop(held);
@@ -47,7 +48,6 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
         Ok(Ended::Code(code)) => u8::try_from(code & 0xff).unwrap_or(u8::MAX),
         Ok(Ended::Signal(signal)) | Err(NotStarted::Signal(signal)) => sys::die_by(signal),
         Err(NotStarted::Spawn(err)) => {
-            let program = args.command.first().map_or_else(shell, Clone::clone);
             let code = match err.kind() {
                 io::ErrorKind::NotFound => NOT_FOUND,
                 _ => NOT_EXECUTABLE,
@@ -63,21 +63,12 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
 
 fn command(args: &RunArgs) -> Command {
     if let Some(line) = &args.shell_command {
-        let mut command = Command::new(shell());
-        command.arg("-c").arg(line);
-        return command;
+        return sys::shell_command(line.as_ref());
     }
     let (program, arguments) = args.command.split_first().expect("clap requires COMMAND");
     let mut command = Command::new(program);
     command.args(arguments);
     command
-}
-
-/// The shell for `-c`, as flock(1) picks it: `$SHELL`, or `/bin/sh`.
-fn shell() -> OsString {
-    std::env::var_os("SHELL")
-        .filter(|shell| !shell.is_empty())
-        .unwrap_or_else(|| OsString::from("/bin/sh"))
 }
 
 /// Takes the lock as the options say, or reports why not and gives the exit status.

@@ -1,5 +1,9 @@
 //! The real `lockfile` binary: exit codes, messages, signals, and interop with
 //! the library and util-linux flock(1) on the same files.
+//!
+//! Unix only: the commands are `sh` scripts, and util-linux flock(1) is
+//! the peer; Windows has its own in `windows.rs`.
+#![cfg(unix)]
 
 mod support;
 

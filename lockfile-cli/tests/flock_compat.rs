@@ -4,6 +4,9 @@
 //! `flock` symlink. util-linux's own cases (tests/ts/flock: non-block,
 //! no-fork, shared, exclusive, fd, timeout, unlock, close) come first, then
 //! conflict codes, command forms, failures and usage errors.
+//!
+//! Unix only: util-linux flock(1) is the reference.
+#![cfg(unix)]
 
 mod support;
 

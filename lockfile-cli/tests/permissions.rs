@@ -1,6 +1,9 @@
 //! Another user's lock file, as the unprivileged user `nobody` (through
 //! util-linux `setpriv`), since root may write anything: `run` and `flock`
 //! lock it through a read-only descriptor, as flock(1) does.
+//!
+//! Linux only: util-linux `setpriv`, and `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

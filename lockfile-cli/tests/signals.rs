@@ -4,6 +4,9 @@
 //!
 //! lockfile is started as the leader of a process group of its own, as a
 //! shell starts a job, so `kill -- -PGID` means what it means to a shell user.
+//!
+//! Unix only: signals and process groups (Windows' console events: `windows.rs`).
+#![cfg(unix)]
 
 mod support;
 

@@ -2,6 +2,9 @@
 //! by python3's `pty` module): Ctrl-C, Ctrl-Z, `fg` and reading the terminal
 //! work as they do for the command alone, and Ctrl-C in a script stops the
 //! script, as with flock(1).
+//!
+//! Unix only: pseudo-terminals and job control.
+#![cfg(unix)]
 
 mod support;
 

@@ -133,13 +133,13 @@ impl Flock<'_> {
             ));
         }
         match command {
-            Some(command) => self.run_command(&target, &command, &options),
+            Some(command) => self.run_command(&target, command, &options),
             None => 0,
         }
     }
 
     /// The file or descriptor to lock, and the command if there is one.
-    fn target(&self, operands: &[OsString]) -> Result<(Target, Option<Vec<OsString>>), u8> {
+    fn target(&self, operands: &[OsString]) -> Result<(Target, Option<Command>), u8> {
         match operands {
             [] => Err(self.usage(&Usage {
                 message: Some("requires file descriptor, file or directory".to_owned()),
@@ -170,9 +170,11 @@ impl Flock<'_> {
                             try_help: false,
                         }));
                     };
-                    vec![shell(), OsString::from("-c"), script.clone()]
+                    sys::shell_command(script)
                 } else {
-                    rest.to_vec()
+                    let mut command = Command::new(&rest[0]);
+                    command.args(&rest[1..]);
+                    command
                 };
                 let opened = self.open(path, false)?;
                 let target = Target::File {
@@ -251,8 +253,8 @@ impl Flock<'_> {
         }
     }
 
-    fn run_command(&self, target: &Target, argv: &[OsString], options: &Options) -> u8 {
-        let (program, arguments) = argv.split_first().expect("a command has a name");
+    fn run_command(&self, target: &Target, mut command: Command, options: &Options) -> u8 {
+        let program = command.get_program().to_owned();
         if options.verbose {
             self.stdout
                 .print(&format!("flock: executing {}\n", program.to_string_lossy()));
@@ -261,8 +263,6 @@ impl Flock<'_> {
         if let Err(err) = sys::set_inheritable(target.fd(), !options.close) {
             return self.fail(&strerror(&err), EX_OSERR);
         }
-        let mut command = Command::new(program);
-        command.args(arguments);
         if options.no_fork {
             // flock(1)'s stdout buffer is lost in its exec unless it went out
             // already, on a terminal: the same here.
@@ -350,13 +350,6 @@ fn held_by(target: &Target) -> String {
         Some(holder) => format!(": held by {holder}"),
         None => String::new(),
     }
-}
-
-/// The shell for `-c`: `$SHELL`, or `/bin/sh` if it is unset or empty.
-fn shell() -> OsString {
-    std::env::var_os("SHELL")
-        .filter(|shell| !shell.is_empty())
-        .unwrap_or_else(|| OsString::from("/bin/sh"))
 }
 
 /// The C library's text for an error, as flock(1) prints it (no "(os error N)").

@@ -1,6 +1,6 @@
 //! The platform seam: everything that differs between operating systems
 //! (processes, signals, the terminal, descriptors, flock(2)) is behind these
-//! names. Unix is the only platform so far; Windows gets its own module.
+//! names, one module per platform: `unix` and `windows`.
 
 use std::fs::File;
 use std::io;
@@ -10,6 +10,10 @@ use std::time::Instant;
 mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
 
 /// Which lock to take on a descriptor, or to drop it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,17 @@ pub(crate) fn set_inheritable(fd: Fd<'_>, inheritable: bool) -> io::Result<()> {
     Ok(fcntl_setfd(fd, flags)?)
 }
 
+/// `-c LINE`: the line as the shell runs it, the shell as flock(1) picks it:
+/// `$SHELL`, or `/bin/sh`.
+pub(crate) fn shell_command(line: &std::ffi::OsStr) -> Command {
+    let shell = std::env::var_os("SHELL")
+        .filter(|shell| !shell.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let mut command = Command::new(shell);
+    command.arg("-c").arg(line);
+    command
+}
+
 /// Replaces this process with `command`; returns only if that failed.
 pub(crate) fn exec(command: &mut Command) -> io::Error {
     command.exec()
