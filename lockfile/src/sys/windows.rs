@@ -182,16 +182,15 @@ fn query<T>(handle: HANDLE, class: FILE_INFO_BY_HANDLE_CLASS, out: &mut T) -> io
 /// One try; `Ok(false)` if someone else holds it. Windows locks are not
 /// reentrant: a second handle of this process is refused like another process.
 ///
-/// A device or pipe cannot be locked at all (`NUL` says `ERROR_INVALID_HANDLE`
-/// or `ERROR_INVALID_FUNCTION`): that is answered as "held", so that the
-/// caller's type check, which comes next for a held lock, refuses it as what it
-/// is rather than reporting an error code.
+/// What cannot be locked at all is not a regular file (`NUL` says
+/// `ERROR_INVALID_HANDLE` or `ERROR_INVALID_FUNCTION`): that is answered as
+/// "held", so that the caller's type check, which comes next for a held lock,
+/// refuses it as what it is rather than reporting an error code.
 pub(crate) fn try_lock(file: &File, access: Access) -> io::Result<bool> {
     match lock_byte_0(file, access, LOCKFILE_FAIL_IMMEDIATELY) {
         Ok(()) => Ok(true),
         Err(err) if err.raw_os_error() == Some(win32(ERROR_LOCK_VIOLATION)) => Ok(false),
-        // SAFETY: the handle is open for as long as `file` is borrowed.
-        Err(_) if unsafe { GetFileType(raw(file)) } != FILE_TYPE_DISK => Ok(false),
+        Err(_) if info(file).is_ok_and(|info| info.not_regular.is_some()) => Ok(false),
         Err(err) => Err(err),
     }
 }

@@ -28,11 +28,22 @@ pub struct Holder {
 impl Holder {
     /// Starts `holder ARGS` without waiting for it to lock.
     pub fn spawn(args: &[&str]) -> Self {
-        let mut child = holder_command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn holder");
+        let mut command = holder_command(args);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut spawned = command.spawn();
+        // Wine 8's CreateProcess now and then fails with ERROR_INTERNAL_ERROR
+        // while processes come and go fast; that is not what is tested here.
+        for _ in 0..3 {
+            match &spawned {
+                Err(err) if cfg!(windows) && err.raw_os_error() == Some(1359) => {
+                    eprintln!("NOTICE: spawning the holder again after: {err}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    spawned = command.spawn();
+                }
+                _ => break,
+            }
+        }
+        let mut child = spawned.expect("spawn holder");
         let stdout = child.stdout.take().unwrap();
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
