@@ -1,12 +1,18 @@
 //! Shared (reader) locks across processes, and with util-linux `flock -s` /
 //! `flock -x` and Python's zc.lockfile on the same file (semantics 2 and 14).
+//! The interop checks are Unix's (util-linux, a venv's `bin/python`); Windows'
+//! readers against zc.lockfile's byte-0 lock: `windows.rs`.
 
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+#[cfg(unix)]
+use std::process::Command;
+use std::process::{Output, Stdio};
 
-use support::{Holder, flock_n, have_flock, spawn_locked, zc_holding, zc_python};
+use support::Holder;
+#[cfg(unix)]
+use support::{flock_n, have_flock, spawn_locked, zc_holding, zc_python};
 
 /// `holder lock PATH [--shared]`, one try: exit 0 (took it), 3 (contended).
 fn try_elsewhere(path: &Path, shared: bool) -> Output {
@@ -46,6 +52,7 @@ fn readers_in_two_processes_coexist_and_a_writer_waits_for_both() {
 }
 
 #[test]
+#[cfg(unix)]
 fn our_readers_and_flock_s_coexist_and_exclude_flock_x() {
     if !have_flock() {
         return;
@@ -88,6 +95,7 @@ fn our_readers_and_flock_s_coexist_and_exclude_flock_x() {
 }
 
 #[test]
+#[cfg(unix)]
 fn zc_lockfile_and_our_readers_exclude_each_other() {
     let Some(python) = zc_python() else { return };
     let dir = tempfile::tempdir().unwrap();

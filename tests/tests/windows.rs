@@ -63,10 +63,22 @@ fn zc_lockfile_s_lock_in_another_process_excludes_ours_and_says_who_holds_it() {
 fn our_lock_in_another_process_excludes_zc_lockfile_s() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let holder = Process::locked(&["lock", path.to_str().unwrap()]);
-    assert_eq!(zc_try(&path), Some(3), "zc.lockfile took a lock we hold");
-    holder.release();
-    assert_eq!(zc_try(&path), Some(0));
+    for shared in [&[][..], &["--shared"]] {
+        let mut args = vec!["lock", path.to_str().unwrap()];
+        args.extend(shared);
+        let holder = Process::locked(&args);
+        assert_eq!(zc_try(&path), Some(3), "zc.lockfile took a lock we hold");
+        holder.release();
+        assert_eq!(zc_try(&path), Some(0));
+    }
+    // And a reader of ours cannot take zc.lockfile's.
+    let zc = Process::locked(&["zc", path.to_str().unwrap()]);
+    let out = holder_command(&["lock", path.to_str().unwrap(), "--shared"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    zc.release();
 }
 
 #[test]
