@@ -351,6 +351,49 @@ impl LockOptions {
         async move { LockedFile::open_locked(&path, DataOpen::AsGiven(&options), lock.await?) }
     }
 
+    /// How long a lock taken with these options may wait: `None` for ever,
+    /// [`Duration::ZERO`] for one try. What a lock backend reads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scoped_lockfile::LockOptions;
+    ///
+    /// assert_eq!(LockOptions::new().wait_limit(), None);
+    /// assert_eq!(LockOptions::new().timeout(Duration::ZERO).wait_limit(), Some(Duration::ZERO));
+    /// ```
+    pub fn wait_limit(&self) -> Option<Duration> {
+        match self.wait {
+            Wait::Forever => None,
+            Wait::For(timeout) => Some(timeout),
+        }
+    }
+
+    /// Whether these options ask for a shared lock. What a lock backend reads.
+    ///
+    /// ```
+    /// assert!(!scoped_lockfile::LockOptions::new().is_shared());
+    /// ```
+    pub fn is_shared(&self) -> bool {
+        matches!(self.access, Access::Shared)
+    }
+
+    /// The content template rendered, without zc.lockfile's leading space and
+    /// trailing newline, e.g. `"4242;web-1"`. What a lock backend writes.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidTemplate`] naming `name`.
+    ///
+    /// ```
+    /// let content = scoped_lockfile::LockOptions::new().render_content("deploy")?;
+    /// assert_eq!(content, std::process::id().to_string());
+    /// # Ok::<(), scoped_lockfile::LockError>(())
+    /// ```
+    pub fn render_content(&self, name: &str) -> Result<String, LockError> {
+        let rendered = self.parse_template(Path::new(name))?.render();
+        Ok(rendered[1..rendered.len() - 1].to_owned())
+    }
+
     fn parse_template(&self, path: &Path) -> Result<Template, LockError> {
         Template::parse(&self.template).map_err(|bad| LockError::InvalidTemplate {
             path: path.to_path_buf(),
