@@ -3,6 +3,8 @@
 //! - `LockFile::new` + `close` against the same syscalls issued by hand through
 //!   std (open read-write-create, `try_lock`, write at 0, `set_len`, unlock, close),
 //!   and against the peer crates doing the same job, on tmpfs and on disk;
+//! - a reader's `LockOptions::shared()` take and release against std's
+//!   `try_lock_shared` by hand;
 //! - a `#[locked]` function against the same guard written by hand.
 //!
 //! After criterion's own report it prints each median as a ratio to the
@@ -18,7 +20,7 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use lockfile_benches::open_rw;
-use scoped_lockfile::{LockFile, LockedContext, locked};
+use scoped_lockfile::{LockFile, LockOptions, LockedContext, locked};
 
 const BASELINE: &str = "std-by-hand";
 
@@ -96,6 +98,34 @@ fn uncontended(c: &mut Criterion, fs: &str, dir: &Path) {
     group.finish();
 }
 
+/// A reader's take and release by hand: the same open, `try_lock_shared`,
+/// unlock, close; nothing is written.
+fn std_shared_by_hand(path: &Path) {
+    let file = open_rw(path);
+    file.try_lock_shared().unwrap();
+    file.unlock().unwrap();
+}
+
+fn ours_shared(path: &Path) {
+    READERS.with(|readers| readers.lock(path).unwrap().close().unwrap());
+}
+
+thread_local! {
+    static READERS: LockOptions = LockOptions::new().shared().timeout(Duration::ZERO);
+}
+
+fn uncontended_shared(c: &mut Criterion, dir: &Path) {
+    let path = dir.join("bench-shared.lock");
+    let mut group = c.benchmark_group("uncontended-shared");
+    group.bench_function("std-shared-by-hand", |b| {
+        b.iter(|| std_shared_by_hand(black_box(&path)));
+    });
+    group.bench_function("lockfile-shared", |b| {
+        b.iter(|| ours_shared(black_box(&path)));
+    });
+    group.finish();
+}
+
 #[locked(name)]
 fn with_attribute(name: &Path) -> u32 {
     black_box(1)
@@ -129,6 +159,7 @@ fn main() {
         .configure_from_args();
     uncontended(&mut c, "tmpfs", tmpfs.path());
     uncontended(&mut c, "disk", disk.path());
+    uncontended_shared(&mut c, tmpfs.path());
     attribute_cost(&mut c, tmpfs.path());
     c.final_summary();
     print_ratios(started);
@@ -173,6 +204,11 @@ fn print_ratios(started: SystemTime) {
     let tables = [
         ("uncontended-tmpfs", BASELINE, PEERS),
         ("uncontended-disk", BASELINE, PEERS),
+        (
+            "uncontended-shared",
+            "std-shared-by-hand",
+            &["lockfile-shared"][..],
+        ),
         (
             "locked-attribute",
             "guard-by-hand",

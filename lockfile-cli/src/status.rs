@@ -73,8 +73,8 @@ struct Report<'a> {
 impl<'a> Report<'a> {
     fn new(path: &'a Path, state: &'a Probe, this_host: &str) -> Self {
         let (name, content) = match state {
-            Probe::Held { holder } => ("held", holder.as_deref()),
-            Probe::Free { last_holder } => ("free", last_holder.as_deref()),
+            Probe::Held { holder } => ("held", holder.content.as_deref()),
+            Probe::Free { last_holder } => ("free", last_holder.content.as_deref()),
             _ => ("missing", None),
         };
         let holder = content.and_then(parse_holder);

@@ -18,9 +18,9 @@ use etcd_client::{
     Client, Compare, CompareOp, Error, EventType, GetOptions, KeyValue, PutOptions, SortOrder,
     SortTarget, Txn, TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
 };
-use scoped_lockfile::LockError;
+use scoped_lockfile::{Holder, LockError};
 
-use crate::errors::{LeaseLost, contended, holder_content, timed_out, unavailable};
+use crate::errors::{LeaseLost, contended, holder_of, timed_out, unavailable};
 use crate::guard::EtcdGuard;
 use crate::lease::Lease;
 use crate::locks::Shared;
@@ -63,7 +63,7 @@ pub(crate) async fn acquire(
 
     match entered.first {
         Some(first) if first.create_revision() != ours => {
-            let holder = holder_content(first.value());
+            let holder = holder_of(first.value());
             if request.wait == Some(Duration::ZERO) {
                 // Leave the queue before saying so: our key would stand in the
                 // next waiter's way until our lease expired.
@@ -143,11 +143,11 @@ async fn give_up(
         return unavailable(name, LeaseLost::new(name));
     }
     let queue = format!("{}{name}/", shared.options.key_prefix());
-    let holder = first_in(&shared.client, &queue)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|first| holder_content(first.value()));
+    let holder = match first_in(&shared.client, &queue).await {
+        Ok(Some(first)) => holder_of(first.value()),
+        // Released meanwhile, or unreadable: nobody to name.
+        Ok(None) | Err(_) => Holder::new(None),
+    };
     let timeout = request.wait.unwrap_or(Duration::MAX);
     timed_out(name, timeout, started.elapsed(), holder)
 }

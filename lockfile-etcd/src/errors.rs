@@ -4,21 +4,21 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use scoped_lockfile::LockError;
+use scoped_lockfile::{Holder, LockError};
 
 /// The source of a boxed error, as `LockError::Unavailable` carries it.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// What the holder's key says, as the toolkit reports a holder: trimmed, and
-/// `None` when empty (`etcdctl lock` writes nothing).
-pub(crate) fn holder_content(value: &[u8]) -> Option<String> {
+/// Who holds a lock, from its key's value: trimmed, and no content when empty
+/// (`etcdctl lock` writes nothing).
+pub(crate) fn holder_of(value: &[u8]) -> Holder {
     let text = String::from_utf8_lossy(value);
     let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
+    Holder::new((!text.is_empty()).then(|| text.to_owned()))
 }
 
 /// One try found the lock held.
-pub(crate) fn contended(name: &str, holder: Option<String>) -> LockError {
+pub(crate) fn contended(name: &str, holder: Holder) -> LockError {
     LockError::Contended {
         path: PathBuf::from(name),
         holder,
@@ -30,7 +30,7 @@ pub(crate) fn timed_out(
     name: &str,
     timeout: Duration,
     waited: Duration,
-    holder: Option<String>,
+    holder: Holder,
 ) -> LockError {
     LockError::Timeout {
         path: PathBuf::from(name),
@@ -47,9 +47,9 @@ pub(crate) fn unavailable(name: &str, source: impl Into<BoxError>) -> LockError 
         Ok(etcd) => Box::new(Unanswered(*etcd)),
         Err(other) => other,
     };
-    LockError::Io {
+    LockError::Unavailable {
         path: PathBuf::from(name),
-        source: std::io::Error::other(source),
+        source,
     }
 }
 
@@ -86,9 +86,9 @@ impl std::error::Error for Unanswered {
 
 /// The backend cannot do what the options ask (e.g. a shared lock).
 pub(crate) fn unsupported(name: &str, what: &'static str) -> LockError {
-    LockError::Io {
+    LockError::Unsupported {
         path: PathBuf::from(name),
-        source: std::io::Error::new(std::io::ErrorKind::Unsupported, what),
+        what,
     }
 }
 

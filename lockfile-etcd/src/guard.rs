@@ -43,7 +43,7 @@ use crate::locks::Shared;
 /// use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
 ///
 /// let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-/// let guard = etcd.lock("migrations", &LockOptions::new())?;
+/// let guard = LockOptions::new().lock_on(&etcd, "migrations")?;
 /// for step in ["create table", "copy rows"] {
 ///     if guard.is_lost() {
 ///         return Err("lost the migrations lock".into());
@@ -89,12 +89,12 @@ impl EtcdGuard {
         }
     }
 
-    /// The lock's name, as given to `lock`.
+    /// The lock's name, as given to `lock_on`.
     ///
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// assert_eq!(guard.name(), "deploy");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -108,7 +108,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// assert!(guard.key().starts_with("deploy/"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -127,8 +127,8 @@ impl EtcdGuard {
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
     /// let options = scoped_lockfile::LockOptions::new();
-    /// let first = etcd.lock("deploy", &options)?.fencing_token();
-    /// let second = etcd.lock("deploy", &options)?.fencing_token();
+    /// let first = options.lock_on(&etcd, "deploy")?.fencing_token();
+    /// let second = options.lock_on(&etcd, "deploy")?.fencing_token();
     /// assert!(second > first);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -141,7 +141,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// println!("token {} of cluster {:x}", guard.fencing_token(), guard.cluster_id());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -154,7 +154,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// assert!(guard.key().ends_with(&format!("{:x}", guard.lease_id())));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -167,7 +167,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// assert!(guard.ttl() >= std::time::Duration::from_secs(1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -185,7 +185,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// assert!(!guard.is_lost());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -200,7 +200,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # async fn work() {}
     /// # async fn example(etcd: scoped_lockfile_etcd::EtcdLocks) -> Result<(), Box<dyn std::error::Error>> {
-    /// let guard = etcd.lock_async("deploy", &scoped_lockfile::LockOptions::new()).await?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on_async(&etcd, "deploy").await?;
     /// tokio::select! {
     ///     () = work() => guard.close_async().await?,
     ///     () = guard.lost() => return Err("lost the deploy lock".into()),
@@ -224,7 +224,7 @@ impl EtcdGuard {
     /// ```no_run
     /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
     /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    /// let guard = etcd.lock("deploy", &scoped_lockfile::LockOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
     /// guard.close()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -241,7 +241,7 @@ impl EtcdGuard {
     ///
     /// ```no_run
     /// # async fn example(etcd: scoped_lockfile_etcd::EtcdLocks) -> Result<(), Box<dyn std::error::Error>> {
-    /// let guard = etcd.lock_async("deploy", &scoped_lockfile::LockOptions::new()).await?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on_async(&etcd, "deploy").await?;
     /// guard.close_async().await?;
     /// # Ok(())
     /// # }

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use etcd_client::{Client, ConnectOptions, GetOptions, SortOrder, SortTarget};
-use scoped_lockfile::{LockError, LockOptions};
+use scoped_lockfile::{Backend, Holder, LockError, LockOptions};
 
 use crate::acquire::{Request, acquire};
 use crate::background::Background;
-use crate::errors::{ConnectError, holder_content, unavailable, unsupported};
+use crate::errors::{ConnectError, holder_of, unavailable, unsupported};
 use crate::guard::EtcdGuard;
 use crate::options::EtcdOptions;
 use crate::retry::retry_until;
@@ -29,13 +29,15 @@ pub(crate) struct Shared {
 /// exclude each other. Waiters queue in the order they asked; a release hands
 /// the lock to the next one at once (one round trip, no polling).
 ///
-/// The options of [`LockOptions`] mean what they mean for lock files: wait
-/// forever (the default), up to a timeout, or one try (`Duration::ZERO`); the
-/// content template is what the lock's key says about its holder, so that
-/// [`LockError::Contended`] and [`LockError::Timeout`] name the holder. A
-/// content that is just this process's id, as the default template `{pid}`
-/// renders, is written as `{pid};{hostname}`: across machines a pid alone
-/// names no process. Shared locks are not supported.
+/// It is a [`Backend`]: take its locks with [`LockOptions::lock_on`] and
+/// [`LockOptions::lock_on_async`], or `#[locked(NAME, on = ETCD)]` and
+/// `with_lock!(NAME, on = ETCD, { .. })`. The options mean what they mean for
+/// lock files: wait forever (the default), up to a timeout, or one try
+/// (`Duration::ZERO`); the content template is what the lock's key says about
+/// its holder, so that [`LockError::Contended`] and [`LockError::Timeout`] name
+/// the [`Holder`]. A content that is just this process's id, as the default
+/// template `{pid}` renders, is written as `{pid};{hostname}`: across machines
+/// a pid alone names no process. Shared locks are [`LockError::Unsupported`].
 ///
 /// Requests that fail because etcd cannot answer right now (no leader during
 /// an election, a member down, a refused connection) are repeated for up to
@@ -48,21 +50,31 @@ pub(crate) struct Shared {
 /// The handle owns a small tokio runtime on a thread of its own, where all its
 /// requests and the keep-alives of its locks run. The blocking methods wait for
 /// it, and may be called from any thread, though from async code they would
-/// block the executor: use the `_async` methods there, whose futures run on
-/// any executor. Clones share the connection and the thread, which ends when
+/// block the executor: use the async ones there (`lock_on_async`,
+/// [`EtcdGuard::close_async`], [`probe_async`](Self::probe_async)), whose
+/// futures run on any executor. Clones share the connection and the thread, which ends when
 /// the last clone and the last guard are gone.
 ///
 /// # Example
 ///
 /// ```no_run
 /// // Needs an etcd cluster at 127.0.0.1:2379.
-/// /// use scoped_lockfile::LockOptions;
+/// use std::time::Duration;
+/// use scoped_lockfile::{LockOptions, locked};
 /// use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
 ///
 /// let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-/// let guard = etcd.lock("nightly-report", &LockOptions::new().timeout(Duration::from_secs(5)))?;
+/// let options = LockOptions::new().timeout(Duration::from_secs(5));
+/// let guard = options.lock_on(&etcd, "nightly-report")?;
 /// println!("running with fencing token {}", guard.fencing_token());
 /// guard.close()?;
+///
+/// // The same for a whole function, with the handle it is given:
+/// #[locked("nightly-report", on = etcd, timeout = "5s")]
+/// fn report(etcd: &EtcdLocks) -> Result<(), scoped_lockfile::LockError> {
+///     Ok(())
+/// }
+/// report(&etcd)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -151,60 +163,6 @@ impl EtcdLocks {
         &self.shared.endpoints
     }
 
-    /// Takes the lock `name` as `options` say, blocking this thread while it waits.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidTemplate`] before anything is sent;
-    /// [`LockError::Contended`] (one try) or [`LockError::Timeout`] naming the
-    /// holder; an error naming the lock, with the client's error or
-    /// [`LeaseLost`](crate::LeaseLost) as its source, if etcd could not be asked or
-    /// the waiter's lease was lost while it waited; and one for shared locks,
-    /// which etcd locks do not have.
-    ///
-    /// ```no_run
-    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
-    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
-    ///     /// use scoped_lockfile::{LockError, LockOptions};
-    ///
-    /// match etcd.lock("deploy", &LockOptions::new().timeout(Duration::ZERO)) {
-    ///     Ok(guard) => println!("deploying, token {}", guard.fencing_token()),
-    ///     Err(LockError::Contended { holder, .. }) => println!("already deploying: {holder:?}"),
-    ///     Err(err) => return Err(err.into()),
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn lock(&self, name: &str, options: &LockOptions) -> Result<EtcdGuard, LockError> {
-        let request = request(name, options)?;
-        let acquiring = acquire(Arc::clone(&self.shared), name.to_owned(), request);
-        self.shared.background.block_on(acquiring)
-    }
-
-    /// [`lock`](Self::lock) from async code, on any executor. Dropping the
-    /// future while it waits leaves the lock's queue.
-    ///
-    /// # Errors
-    ///
-    /// As [`lock`](Self::lock).
-    ///
-    /// ```no_run
-    /// # async fn example(etcd: scoped_lockfile_etcd::EtcdLocks) -> Result<(), Box<dyn std::error::Error>> {
-    /// let guard = etcd.lock_async("deploy", &scoped_lockfile::LockOptions::new()).await?;
-    /// guard.close_async().await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn lock_async(
-        &self,
-        name: &str,
-        options: &LockOptions,
-    ) -> impl Future<Output = Result<EtcdGuard, LockError>> + Send + 'static {
-        let acquiring = request(name, options)
-            .map(|request| acquire(Arc::clone(&self.shared), name.to_owned(), request))
-            .map(|acquiring| self.shared.background.run(acquiring));
-        async move { acquiring?.await }
-    }
-
     /// Who holds the lock `name` right now, without taking it.
     ///
     /// # Errors
@@ -250,6 +208,63 @@ impl EtcdLocks {
     }
 }
 
+/// Locks on etcd, named by strings: what `LockOptions::lock_on`,
+/// `#[locked(NAME, on = ETCD)]` and `with_lock!(NAME, on = ETCD, { .. })` take.
+///
+/// # Errors
+///
+/// [`LockError::InvalidTemplate`] before anything is sent;
+/// [`LockError::Contended`] (one try) or [`LockError::Timeout`] naming the
+/// [`Holder`]; [`LockError::Unavailable`] if etcd could not be asked (its
+/// source says why) or the waiter's lease was lost while it waited (source
+/// [`LeaseLost`](crate::LeaseLost)); [`LockError::Unsupported`] for shared locks.
+impl Backend for EtcdLocks {
+    type Name = str;
+    type Guard = EtcdGuard;
+
+    /// Takes the lock `name` as `options` say, blocking this thread while it waits.
+    ///
+    /// ```no_run
+    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+    /// use std::time::Duration;
+    /// use scoped_lockfile::{Backend, Holder, LockError, LockOptions};
+    ///
+    /// match LockOptions::new().timeout(Duration::ZERO).lock_on(&etcd, "deploy") {
+    ///     Ok(guard) => println!("deploying, token {}", guard.fencing_token()),
+    ///     Err(LockError::Contended { holder, .. }) => println!("already deploying: {holder:?}"),
+    ///     Err(err) => return Err(err.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn lock(&self, name: &str, options: &LockOptions) -> Result<EtcdGuard, LockError> {
+        let request = request(name, options)?;
+        let acquiring = acquire(Arc::clone(&self.shared), name.to_owned(), request);
+        self.shared.background.block_on(acquiring)
+    }
+
+    /// The same from async code, on any executor. Dropping the future while
+    /// it waits leaves the lock's queue.
+    ///
+    /// ```no_run
+    /// # async fn example(etcd: scoped_lockfile_etcd::EtcdLocks) -> Result<(), Box<dyn std::error::Error>> {
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on_async(&etcd, "deploy").await?;
+    /// guard.close_async().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn lock_async(
+        &self,
+        name: &str,
+        options: &LockOptions,
+    ) -> impl Future<Output = Result<EtcdGuard, LockError>> + Send + 'static + use<> {
+        let acquiring = request(name, options)
+            .map(|request| acquire(Arc::clone(&self.shared), name.to_owned(), request))
+            .map(|acquiring| self.shared.background.run(acquiring));
+        async move { acquiring?.await }
+    }
+}
+
 impl fmt::Debug for EtcdLocks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdLocks")
@@ -264,9 +279,10 @@ impl fmt::Debug for EtcdLocks {
 /// A snapshot: the lock can be taken or released the moment after.
 ///
 /// ```
+/// use scoped_lockfile::Holder;
 /// use scoped_lockfile_etcd::EtcdProbe;
 ///
-/// let held = EtcdProbe::Held { holder: Some("4242;web-1".into()), fencing_token: 7, waiting: 0 };
+/// let held = EtcdProbe::Held { holder: Holder::new(Some("4242;web-1".into())), fencing_token: 7, waiting: 0 };
 /// assert_ne!(held, EtcdProbe::Free);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,9 +292,9 @@ pub enum EtcdProbe {
     Free,
     /// Somebody holds the lock.
     Held {
-        /// What the holder's key says, trimmed (`"{pid};{hostname}"` by
-        /// default); `None` when empty, as `etcdctl lock` leaves it.
-        holder: Option<String>,
+        /// Who: what the holder's key says (`"{pid};{hostname}"` by
+        /// default; no content when empty, as `etcdctl lock` leaves it).
+        holder: Holder,
         /// The holder's fencing token.
         fencing_token: u64,
         /// How many others wait for it.
@@ -369,7 +385,7 @@ async fn probe(shared: Arc<Shared>, name: String) -> Result<EtcdProbe, LockError
     Ok(match read.kvs().first() {
         None => EtcdProbe::Free,
         Some(first) => EtcdProbe::Held {
-            holder: holder_content(first.value()),
+            holder: holder_of(first.value()),
             fencing_token: first.create_revision().unsigned_abs(),
             waiting: u64::try_from(read.count()).unwrap_or(1).saturating_sub(1),
         },

@@ -96,7 +96,10 @@ impl EtcdOptions {
 
     /// The TTL in the whole seconds etcd takes: rounded up, at least 1.
     pub(crate) fn ttl_seconds(&self) -> i64 {
-        let rounded_up = self.ttl.as_secs() + u64::from(self.ttl.subsec_nanos() > 0);
+        let rounded_up = self
+            .ttl
+            .as_secs()
+            .saturating_add(u64::from(self.ttl.subsec_nanos() > 0));
         i64::try_from(rounded_up.max(1)).unwrap_or(i64::MAX)
     }
 

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use etcd_test_cluster::Cluster;
-use scoped_lockfile::{LockError, LockOptions};
+use scoped_lockfile::{Backend, LockError, LockOptions};
 use scoped_lockfile_etcd::{EtcdOptions, EtcdProbe};
 use support::{Helper, PATIENCE, SHORT_TTL, connect, data_dir, field, unique_name};
 
@@ -98,5 +98,5 @@ fn with_every_member_down_locks_fail_clearly_within_their_timeout() {
 
 /// Whether `err` says etcd could not be asked.
 fn is_unavailable(err: &LockError) -> bool {
-    matches!(err, LockError::Io { .. })
+    matches!(err, LockError::Unavailable { .. })
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
-use scoped_lockfile::{LockError, LockOptions};
+use scoped_lockfile::{Backend, LockError, LockOptions};
 use scoped_lockfile_etcd::{EtcdOptions, EtcdProbe, LeaseLost};
 use support::{Helper, PATIENCE, SHORT_TTL, cluster, connect, default_content, field, unique_name};
 
@@ -25,7 +25,9 @@ fn one_try_fails_contended_naming_the_holder_by_pid_and_host() {
         Err(LockError::Contended { path, holder: who }) => {
             assert_eq!(path.to_str(), Some(name.as_str()));
             // The default template, `{pid}`, is qualified with the host on etcd.
-            assert_eq!(who, Some(default_content(holder.pid())));
+            assert_eq!(who.content, Some(default_content(holder.pid())));
+            assert_eq!(who.pid(), Some(holder.pid()));
+            assert_eq!(who.is_this_host(), Some(true));
         }
         other => panic!("expected Contended, got {other:?}"),
     }
@@ -37,12 +39,10 @@ fn the_content_template_is_what_the_key_says() {
     let name = unique_name("template");
     let (_holder, _) = Helper::holding(cluster, &name, &["template=deploy {pid} on {hostname}"]);
     let etcd = connect(cluster, EtcdOptions::new());
-    let Ok(EtcdProbe::Held {
-        holder: Some(who), ..
-    }) = etcd.probe(&name)
-    else {
-        panic!("expected the lock held with a holder")
+    let Ok(EtcdProbe::Held { holder, .. }) = etcd.probe(&name) else {
+        panic!("expected the lock held")
     };
+    let who = holder.content.expect("a holder");
     assert!(who.starts_with("deploy ") && who.contains(" on "), "{who}");
 }
 
@@ -72,7 +72,7 @@ fn a_timeout_names_the_holder_and_leaves_the_queue() {
             waited,
             ..
         }) => {
-            assert_eq!(who.as_deref(), Some("the-holder"));
+            assert_eq!(who.content.as_deref(), Some("the-holder"));
             assert_eq!(asked, timeout);
             assert!(waited >= timeout && waited < PATIENCE, "{waited:?}");
         }
@@ -304,7 +304,7 @@ fn etcdctl_lock_and_ours_exclude_each_other() {
     .unwrap();
     assert_eq!(said.trim(), "held");
     match etcd.lock(&name, &one_try()) {
-        Err(LockError::Contended { holder, .. }) => assert_eq!(holder, None),
+        Err(LockError::Contended { holder, .. }) => assert_eq!(holder.content, None),
         other => panic!("expected Contended, got {other:?}"),
     }
     let started = Instant::now();
@@ -326,7 +326,7 @@ fn probe_says_who_holds_and_how_many_wait() {
     let mut waiter = Helper::spawn("hold", cluster, &name, &[]);
     wait_for_waiters(&etcd, &name, 1);
     let expected = EtcdProbe::Held {
-        holder: Some("prober".into()),
+        holder: scoped_lockfile::Holder::new(Some("prober".into())),
         fencing_token: guard.fencing_token(),
         waiting: 1,
     };
@@ -366,9 +366,7 @@ fn wait_for_waiters(etcd: &scoped_lockfile_etcd::EtcdLocks, name: &str, waiting:
 /// Whether `err` says a lease was lost.
 fn is_lease_lost(err: &LockError) -> bool {
     match err {
-        LockError::Io { source, .. } => source
-            .get_ref()
-            .is_some_and(|inner| inner.downcast_ref::<LeaseLost>().is_some()),
+        LockError::Unavailable { source, .. } => source.downcast_ref::<LeaseLost>().is_some(),
         _ => false,
     }
 }

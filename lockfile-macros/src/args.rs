@@ -1,5 +1,6 @@
-//! The arguments both macros share: `NAME, timeout = "..", content_template = ..,
-//! crate = ".."`, and `#[locked]`'s own `on_error = ".."`.
+//! The arguments both macros share: `NAME, shared, timeout = "..",
+//! content_template = .., on = .., crate = ".."`, and `#[locked]`'s own
+//! `on_error = ".."`.
 
 use std::time::Duration;
 
@@ -9,14 +10,18 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Block, Expr, Ident, Lit, LitStr, Token, token};
 
 /// The keys after the name, for error messages.
-const KEYS: &str = "`timeout`, `content_template`, `on_error` or `crate`";
+const KEYS: &str = "`shared`, `timeout`, `content_template`, `on`, `on_error` or `crate`";
 
 /// Parsed lock arguments; every key is optional.
 pub(crate) struct LockArgs {
     pub(crate) name: Expr,
+    /// Where `shared` was written, if it was.
+    pub(crate) shared: Option<Span>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) content_template: Option<Expr>,
     pub(crate) on_error: Option<OnError>,
+    /// A backend value other than the lock files: `on = EXPR`.
+    pub(crate) backend: Option<Expr>,
     pub(crate) krate: Option<syn::Path>,
 }
 
@@ -75,9 +80,11 @@ fn parse_args(
     let name = parse_name(input)?;
     let mut args = LockArgs {
         name,
+        shared: None,
         timeout: None,
         content_template: None,
         on_error: None,
+        backend: None,
         krate: None,
     };
     let mut body = None;
@@ -125,8 +132,19 @@ fn parse_key_value(
         return Err(input.error(format!("expected {KEYS}")));
     }
     let key = input.call(Ident::parse_any)?;
-    input.parse::<Token![=]>()?;
     let repeated = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
+    if key == "shared" {
+        // A flag: present or not.
+        if args.shared.is_some() {
+            return Err(repeated());
+        }
+        if input.peek(Token![=]) {
+            return Err(input.error("`shared` takes no value: write `shared` alone"));
+        }
+        args.shared = Some(key.span());
+        return Ok(());
+    }
+    input.parse::<Token![=]>()?;
     match key.to_string().as_str() {
         "timeout" => {
             if args.timeout.is_some() {
@@ -139,6 +157,12 @@ fn parse_key_value(
                 return Err(repeated());
             }
             args.content_template = Some(input.parse()?);
+        }
+        "on" => {
+            if args.backend.is_some() {
+                return Err(repeated());
+            }
+            args.backend = Some(input.parse()?);
         }
         "on_error" if with_lock => {
             return Err(syn::Error::new(

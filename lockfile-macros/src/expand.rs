@@ -54,13 +54,15 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     // before the body runs (and, in an async fn, before the first `.await`).
     let (before, result) = if is_async {
         (quote!(let #pending = #acquire;), quote!(#pending.await))
-    } else {
+    } else if args.backend.is_none() {
         // A sync fn's guard cannot leave its frame: registered as held by this
         // thread, a wait for it on this thread is refused, not a hang.
         (
             TokenStream::new(),
             quote!(#krate::__private::enter_scope(#acquire)),
         )
+    } else {
+        (TokenStream::new(), acquire)
     };
     let take = match on_error(args, &sig.output) {
         // `?` converts with `From`; spanned on the return type (or the key that
@@ -142,9 +144,11 @@ pub(crate) fn with_lock(input: &WithLockInput) -> TokenStream {
 
 /// `LockOptions::new()...locked_context(&NAME)`: a `Result<LockedContext, LockError>`;
 /// or, in async code, the future `locked_context_async(&NAME)`, to be awaited.
+/// With `on = BACKEND`, `lock_on(&BACKEND, &NAME)` and `lock_on_async`.
 fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     let krate = crate_path(args);
     let name = &args.name;
+    let shared = args.shared.map(|span| quote_spanned!(span=> .shared()));
     let timeout = args.timeout.map(|timeout| {
         let (secs, nanos) = (timeout.as_secs(), timeout.subsec_nanos());
         quote!(.timeout(#krate::__private::Duration::new(#secs, #nanos)))
@@ -158,13 +162,21 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     });
     // Spanned on the name, so a name that is not a path is reported there.
     let name = quote_spanned!(name.span()=> &(#name));
-    let take = if is_async {
-        quote!(.locked_context_async(#name))
-    } else {
-        quote!(.locked_context(#name))
+    let take = match (&args.backend, is_async) {
+        (None, false) => quote!(.locked_context(#name)),
+        (None, true) => quote!(.locked_context_async(#name)),
+        (Some(backend), false) => {
+            let backend = quote_spanned!(backend.span()=> &(#backend));
+            quote!(.lock_on(#backend, #name))
+        }
+        (Some(backend), true) => {
+            let backend = quote_spanned!(backend.span()=> &(#backend));
+            quote!(.lock_on_async(#backend, #name))
+        }
     };
     quote! {
         #krate::__private::LockOptions::new()
+            #shared
             #timeout
             #template
             #take
@@ -181,10 +193,11 @@ fn literal_template_check(krate: &TokenStream, template: &Expr) -> Option<TokenS
         return None;
     };
     Some(quote_spanned! {lit.span()=>
-        const _: () = ::core::assert!(
-            #krate::__private::template_is_valid(#lit),
-            "invalid content template: braces may hold only {{pid}} or {{hostname}}; write {{{{ and }}}} for literal braces",
-        );
+        const _: () = if let ::core::option::Option::Some(error) =
+            #krate::__private::template_error(#lit)
+        {
+            ::core::panic!("{}", error.as_str())
+        };
     })
 }
 

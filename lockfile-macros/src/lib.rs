@@ -13,19 +13,26 @@ use syn::parse_macro_input;
 ///
 /// ```text
 /// #[locked(NAME)]
-/// #[locked(NAME, timeout = "DURATION", content_template = TEMPLATE, on_error = "panic" | "return", crate = "PATH")]
+/// #[locked(NAME, shared, timeout = "DURATION", content_template = TEMPLATE,
+///          on = BACKEND, on_error = "panic" | "return", crate = "PATH")]
 /// ```
 ///
 /// - `NAME`: any expression whose reference is `AsRef<Path>`: a string literal, a
 ///   `const`, `format!` of the function's own arguments, `self.dir.join("x")`.
 ///   It is evaluated on every call, before the body; `.lock` is appended, as
 ///   [`LockedContext`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/struct.LockedContext.html) does.
+/// - `shared`: a reader's lock, held by any number of readers together
+///   (`LockOptions::shared`); a flag, written alone.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
 ///   `"5s"`, `"1m 30s"`), parsed at compile time; `"0s"` is a single try. Without
 ///   it the call waits as long as it takes.
 /// - `content_template`: what the lock file says, e.g. `"{pid};{hostname}"`. A
 ///   string literal is checked at compile time; any other expression is checked
 ///   when the lock is taken.
+/// - `on`: an expression whose value (or reference) is a
+///   [`Backend`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/trait.Backend.html),
+///   e.g. a connected lock service; the lock is `LockOptions::lock_on(&BACKEND, &NAME)`
+///   (`lock_on_async` in an `async fn`). Without it, the lock file `NAME + ".lock"`.
 /// - `on_error`: what the function does when the lock cannot be taken (see below).
 /// - `crate`: the path to the `scoped_lockfile` crate, if it is re-exported under another
 ///   name (default `::scoped_lockfile`).
@@ -131,7 +138,8 @@ use syn::parse_macro_input;
 /// timeout, for the same lock file (the function re-entered, say), the wait
 /// could never end: it fails at once with `LockError::WouldDeadlock`, through
 /// the path above. A wait with a timeout times out instead, and an `async fn`'s
-/// guard, which may move between threads with its future, is never counted.
+/// guard, which may move between threads with its future, is never counted,
+/// nor is a lock taken `on` another backend.
 ///
 /// # What runs under the lock
 ///
@@ -159,7 +167,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```text
 /// with_lock!(NAME, { BODY })
-/// with_lock!(NAME, timeout = "DURATION", content_template = TEMPLATE, crate = "PATH", { BODY })
+/// with_lock!(NAME, shared, timeout = "DURATION", content_template = TEMPLATE, on = BACKEND, crate = "PATH", { BODY })
 /// with_lock!(async NAME, ..., { BODY })          // in async code: awaits the lock
 /// ```
 ///

@@ -65,7 +65,6 @@ fn worker(name: &Path, id: &str) -> Result<(), Box<dyn std::error::Error>> {
             guard
         }
         Err(LockError::Contended { holder, .. }) => {
-            let holder = holder.unwrap_or_else(|| "someone who has not written yet".into());
             println!("{me}: first try failed, held by {holder}; waiting");
             let guard: LockedContext =
                 opts.timeout(Duration::from_secs(30)).locked_context(name)?;

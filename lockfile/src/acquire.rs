@@ -9,7 +9,7 @@ use crate::open::{Identified, identify, identify_locked, open_lock_file};
 use crate::sys::{self, Access};
 use crate::template::Template;
 use crate::wait::Waiting;
-use crate::{LockError, held};
+use crate::{LockError, held, holder};
 
 /// How long to wait for a lock that is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,11 @@ pub(crate) fn acquire(
     wait: Wait,
     mode: u32,
 ) -> Result<Identified, LockError> {
-    let content = template.render();
+    // Readers write nothing, so they need not pay for `getpid` and formatting.
+    let content = match access {
+        Access::Exclusive => template.render(),
+        Access::Shared => String::new(),
+    };
     let request = Request {
         content: &content,
         access,
@@ -92,7 +96,7 @@ pub(crate) fn acquire(
     // microseconds, and the uncontended path need not read the clock.
     let started = Instant::now();
     if wait == Wait::For(Duration::ZERO) {
-        return Err(contended(path, &held_elsewhere));
+        return Err(contended(path, &held_elsewhere, access));
     }
     let locked = match wait.deadline(started) {
         None => {
@@ -109,7 +113,7 @@ pub(crate) fn acquire(
             let waiting = Waiting::start(path, held_elsewhere.id, access, mode)?;
             match waiting.wait_until(deadline) {
                 Some(outcome) => outcome?,
-                None => return Err(timed_out(path, wait, started, &held_elsewhere)),
+                None => return Err(timed_out(path, wait, started, &held_elsewhere, access)),
             }
         }
     };
@@ -149,10 +153,10 @@ pub(crate) fn finish(
     Ok(locked)
 }
 
-pub(crate) fn contended(path: &Path, held_elsewhere: &Identified) -> LockError {
+pub(crate) fn contended(path: &Path, held_elsewhere: &Identified, access: Access) -> LockError {
     LockError::Contended {
         path: path.to_path_buf(),
-        holder: read_holder(&held_elsewhere.file),
+        holder: holder::look(&held_elsewhere.file, access),
     }
 }
 
@@ -161,6 +165,7 @@ pub(crate) fn timed_out(
     wait: Wait,
     started: Instant,
     held_elsewhere: &Identified,
+    access: Access,
 ) -> LockError {
     let Wait::For(timeout) = wait else {
         unreachable!("only a wait with a deadline times out")
@@ -169,7 +174,7 @@ pub(crate) fn timed_out(
         path: path.to_path_buf(),
         timeout,
         waited: started.elapsed(),
-        holder: read_holder(&held_elsewhere.file),
+        holder: holder::look(&held_elsewhere.file, access),
     }
 }
 
@@ -184,16 +189,4 @@ fn write_content(locked: &Identified, content: &[u8]) -> std::io::Result<()> {
         locked.file.set_len(len)?;
     }
     Ok(())
-}
-
-/// What the holder wrote, trimmed; `None` if the file is empty or unreadable.
-///
-/// Read through our own descriptor at an offset, which needs no lock and moves
-/// no file position; a holder caught between locking and writing reads as empty.
-pub(crate) fn read_holder(file: &File) -> Option<String> {
-    const MAX_HOLDER_LEN: usize = 4096;
-    let mut buf = vec![0; MAX_HOLDER_LEN];
-    let len = sys::read_at(file, &mut buf, sys::HOLDER_OFFSET).ok()?;
-    let holder = String::from_utf8_lossy(&buf[..len]).trim().to_owned();
-    (!holder.is_empty()).then_some(holder)
 }

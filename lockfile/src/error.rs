@@ -5,6 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::Holder;
+
 /// Why a lock could not be taken, or a locked file could not be opened or closed.
 ///
 /// Every variant names the path it is about, and `Display` prints it, so the
@@ -24,7 +26,7 @@ use std::time::Duration;
 /// let _held = LockFile::new(&path)?;
 /// match LockFile::new(&path) {
 ///     Err(LockError::Contended { holder, .. }) => {
-///         assert_eq!(holder.as_deref(), Some(std::process::id().to_string().as_str()));
+///         assert_eq!(holder.pid(), Some(std::process::id()));
 ///     }
 ///     other => panic!("expected Contended, got {other:?}"),
 /// }
@@ -38,9 +40,9 @@ pub enum LockError {
     Contended {
         /// The lock file.
         path: PathBuf,
-        /// What the holder wrote into the lock file (e.g. `"4242;web-1"`), trimmed;
-        /// `None` when the file was empty or unreadable.
-        holder: Option<String>,
+        /// Who holds it: what the lock file says (e.g. `"4242;web-1"`), and
+        /// whether readers hold it.
+        holder: Holder,
     },
     /// The lock stayed held for the whole timeout.
     Timeout {
@@ -51,8 +53,8 @@ pub enum LockError {
         /// How long the caller waited, as measured: the timeout, and a little
         /// more for scheduling.
         waited: Duration,
-        /// What the holder wrote into the lock file when the wait ended, trimmed.
-        holder: Option<String>,
+        /// Who held it when the wait ended.
+        holder: Holder,
     },
     /// Waiting for this lock would certainly never end, so the wait was refused.
     ///
@@ -83,12 +85,15 @@ pub enum LockError {
         /// The offending piece, e.g. `{foo}` or a lone `}`.
         placeholder: String,
     },
-    /// The mode string is not one of Python's `open()` modes.
+    /// The mode string is not one of Python's `open()` modes, or writes under
+    /// a shared lock.
     InvalidMode {
         /// The data file that was not opened because of it.
         path: PathBuf,
         /// The mode as given.
         mode: String,
+        /// What would have been accepted.
+        expected: &'static str,
     },
     /// The path is a symlink, directory, FIFO, socket or device: it is refused and
     /// left untouched, because locking it would follow or disturb something else.
@@ -97,6 +102,22 @@ pub enum LockError {
         path: PathBuf,
         /// What was found there, e.g. `"a symbolic link"`.
         found: &'static str,
+    },
+    /// The lock's backend could not be asked: a lock service unreachable or
+    /// without a quorum, say. Never returned by the lock files of this crate.
+    Unavailable {
+        /// The lock's name.
+        path: PathBuf,
+        /// What the backend said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend cannot take this kind of lock (e.g. a shared lock on a
+    /// backend that has only exclusive ones). Never returned by lock files.
+    Unsupported {
+        /// The lock's name.
+        path: PathBuf,
+        /// What it cannot do, e.g. `"shared locks"`.
+        what: &'static str,
     },
     /// The operating system refused an operation on the path.
     ///
@@ -131,6 +152,8 @@ impl LockError {
             | Self::InvalidTemplate { path, .. }
             | Self::InvalidMode { path, .. }
             | Self::UnsafePath { path, .. }
+            | Self::Unavailable { path, .. }
+            | Self::Unsupported { path, .. }
             | Self::Io { path, .. } => path,
         }
     }
@@ -149,7 +172,7 @@ impl fmt::Display for LockError {
         match self {
             Self::Contended { path, holder } => {
                 write!(f, "Couldn't lock '{}'", shown(path))?;
-                write_holder(f, holder.as_deref())
+                write_holder(f, holder)
             }
             Self::Timeout {
                 path,
@@ -158,7 +181,7 @@ impl fmt::Display for LockError {
                 ..
             } => {
                 write!(f, "Couldn't lock '{}' within {timeout:?}", shown(path))?;
-                write_holder(f, holder.as_deref())
+                write_holder(f, holder)
             }
             Self::WouldDeadlock { path } => write!(
                 f,
@@ -176,10 +199,21 @@ impl fmt::Display for LockError {
                  {{pid}}, {{hostname}}, {{{{ or }}}}",
                 shown(path)
             ),
-            Self::InvalidMode { path, mode } => write!(
+            Self::InvalidMode {
+                path,
+                mode,
+                expected,
+            } => write!(
                 f,
-                "invalid mode {mode:?} for '{}': expected one of r, w, a, x, \
-                 optionally with + and b or t",
+                "invalid mode {mode:?} for '{}': expected {expected}",
+                shown(path)
+            ),
+            Self::Unavailable { path, source } => {
+                write!(f, "Couldn't lock '{}': {source}", shown(path))
+            }
+            Self::Unsupported { path, what } => write!(
+                f,
+                "Couldn't lock '{}': its backend does not support {what}",
                 shown(path)
             ),
             Self::UnsafePath { path, found } => {
@@ -190,10 +224,12 @@ impl fmt::Display for LockError {
     }
 }
 
-fn write_holder(f: &mut fmt::Formatter<'_>, holder: Option<&str>) -> fmt::Result {
-    match holder {
-        Some(holder) => write!(f, ": held by {holder}"),
-        None => Ok(()),
+/// `: held by 4242;web-1`, `: held shared`, or nothing when the file is silent.
+fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
+    match (&holder.content, holder.shared) {
+        (_, true) => write!(f, ": held shared"),
+        (Some(content), false) => write!(f, ": held by {content}"),
+        (None, false) => Ok(()),
     }
 }
 
@@ -203,6 +239,8 @@ impl std::error::Error for LockError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => source.source(),
+            // Printed by Display too, so the chain goes on below it.
+            Self::Unavailable { source, .. } => source.source(),
             _ => None,
         }
     }
@@ -231,6 +269,8 @@ impl From<LockError> for io::Error {
             LockError::InvalidTemplate { .. }
             | LockError::InvalidMode { .. }
             | LockError::UnsafePath { .. } => io::ErrorKind::InvalidInput,
+            LockError::Unavailable { .. } => io::ErrorKind::ConnectionRefused,
+            LockError::Unsupported { .. } => io::ErrorKind::Unsupported,
         };
         io::Error::new(kind, err)
     }

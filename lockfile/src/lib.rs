@@ -5,9 +5,11 @@
 #![cfg_attr(windows, deny(unsafe_code))]
 
 mod acquire;
+mod backend;
 mod context;
 mod error;
 mod held;
+mod holder;
 mod lock_file;
 mod lock_future;
 mod locked_file;
@@ -20,8 +22,10 @@ mod template;
 mod timer;
 mod wait;
 
+pub use backend::{Backend, Files};
 pub use context::LockedContext;
 pub use error::LockError;
+pub use holder::Holder;
 pub use lock_file::LockFile;
 pub use locked_file::LockedFile;
 pub use options::LockOptions;
@@ -38,9 +42,12 @@ pub mod __private {
     pub use crate::{LockError, LockOptions, LockedContext};
     pub use std::time::Duration;
 
-    /// Whether a literal template is valid, evaluated in a `const` by `#[locked]`.
-    pub const fn template_is_valid(template: &str) -> bool {
-        crate::template::find_invalid(template).is_none()
+    pub use crate::template::TemplateError;
+
+    /// What is wrong with a literal template, evaluated in a `const` by
+    /// `#[locked]`, whose panic prints the message at compile time.
+    pub const fn template_error(template: &str) -> Option<TemplateError> {
+        TemplateError::of(template)
     }
 
     /// The guard of a sync `#[locked]` fn: registered as held by this thread

@@ -90,7 +90,7 @@ impl LockFuture {
             FirstTry::Held(held_elsewhere) => held_elsewhere,
         };
         if self.wait == Wait::For(Duration::ZERO) {
-            return Poll::Ready(Err(contended(&self.path, &held_elsewhere)));
+            return Poll::Ready(Err(contended(&self.path, &held_elsewhere, self.access)));
         }
         // No deadlock check: this task yields while it waits, so a holder on
         // this thread can still run and release.
@@ -137,7 +137,8 @@ impl LockFuture {
                 };
                 // Handed over right at the deadline: still taken.
                 let Some(outcome) = waiting.leave() else {
-                    let err = timed_out(&self.path, self.wait, started, &held_elsewhere);
+                    let err =
+                        timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
                     return Poll::Ready(Err(err));
                 };
                 outcome

@@ -2,10 +2,16 @@
 
 use std::fs::OpenOptions;
 
+/// A parsed mode: how to open, and whether it writes (`w a x` or `+`).
+pub(crate) struct Mode {
+    pub(crate) options: OpenOptions,
+    pub(crate) writes: bool,
+}
+
 /// Parses a mode the way Python's `open()` accepts it: exactly one of `r w a x`,
 /// at most one `+`, at most one of `b`/`t`, each at most once, in any order.
 /// Text and binary are the same to Rust, so `b`/`t` only need to be valid.
-pub(crate) fn parse(mode: &str) -> Option<OpenOptions> {
+pub(crate) fn parse(mode: &str) -> Option<Mode> {
     let mut base = None;
     let (mut plus, mut text_or_binary) = (false, false);
     for c in mode.chars() {
@@ -16,14 +22,18 @@ pub(crate) fn parse(mode: &str) -> Option<OpenOptions> {
             _ => return None,
         }
     }
+    let base = base?;
     let mut options = OpenOptions::new();
-    match base? {
+    match base {
         'r' => options.read(true).write(plus),
         'w' => options.write(true).read(plus).create(true).truncate(true),
         'a' => options.append(true).read(plus).create(true),
         _ => options.write(true).read(plus).create_new(true),
     };
-    Some(options)
+    Some(Mode {
+        options,
+        writes: base != 'r' || plus,
+    })
 }
 
 #[cfg(test)]
@@ -43,6 +53,16 @@ mod tests {
         }
         assert!(parse("br").is_some());
         assert!(parse("+r").is_some());
+    }
+
+    #[test]
+    fn knows_which_modes_write() {
+        for (mode, writes) in [("r", false), ("rb", false), ("tr", false), ("r+", true)] {
+            assert_eq!(parse(mode).unwrap().writes, writes, "{mode}");
+        }
+        for mode in ["w", "a", "x", "wb", "a+"] {
+            assert!(parse(mode).unwrap().writes, "{mode}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::locked_file::DataOpen;
 use crate::open::DEFAULT_MODE;
 use crate::sys::Access;
 use crate::template::Template;
-use crate::{LockError, LockFile, LockedContext, LockedFile};
+use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 
 /// How to take a lock: how long to wait, what to write, which mode new files get.
 ///
@@ -26,6 +26,17 @@ use crate::{LockError, LockFile, LockedContext, LockedFile};
 /// is taken the moment it is released, not at the next poll. [`Duration::ZERO`]
 /// means a single try, failing with [`LockError::Contended`]; a timeout too large
 /// to add to the current time (e.g. [`Duration::MAX`]) means forever.
+///
+/// # Shared locks
+///
+/// [`shared`](Self::shared) takes a reader's lock: any number of readers hold
+/// it together, and a writer (the default, [`exclusive`](Self::exclusive))
+/// waits until all have let go, as readers wait for a writer. It is `flock(2)`'s
+/// `LOCK_SH`, so it coexists with `flock -s` and excludes `flock -x` and
+/// zc.lockfile. A reader writes nothing into the lock file (readers would
+/// overwrite each other): the file keeps what the last writer wrote, and
+/// someone refused by readers is told the lock is "held shared"
+/// ([`Holder::shared`](crate::Holder::shared)).
 ///
 /// # Example
 ///
@@ -95,6 +106,35 @@ impl LockOptions {
     #[must_use]
     pub fn wait_forever(mut self) -> Self {
         self.wait = Wait::Forever;
+        self
+    }
+
+    /// Takes a shared (reader's) lock: many at once, none while a writer holds
+    /// it. See [Shared locks](Self#shared-locks).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("cache.lock");
+    /// let readers = scoped_lockfile::LockOptions::new().shared();
+    /// let first = readers.lock(&path)?;
+    /// let second = readers.lock(&path)?; // readers coexist
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn shared(mut self) -> Self {
+        self.access = Access::Shared;
+        self
+    }
+
+    /// Takes an exclusive (writer's) lock, the default, undoing [`shared`](Self::shared).
+    ///
+    /// ```
+    /// let writer = scoped_lockfile::LockOptions::new().shared().exclusive();
+    /// # let _ = writer;
+    /// ```
+    #[must_use]
+    pub fn exclusive(mut self) -> Self {
+        self.access = Access::Exclusive;
         self
     }
 
@@ -184,7 +224,7 @@ impl LockOptions {
     /// ```
     pub fn locked_file(&self, path: impl AsRef<Path>, mode: &str) -> Result<LockedFile, LockError> {
         let path = path.as_ref();
-        let options = parse_mode(path, mode)?;
+        let options = parse_mode(path, mode, self.access)?;
         let lock = self.lock(with_lock_suffix(path))?;
         LockedFile::open_locked(path, DataOpen::Checked(options), lock)
     }
@@ -212,6 +252,77 @@ impl LockOptions {
         let path = path.as_ref();
         let lock = self.lock(with_lock_suffix(path))?;
         LockedFile::open_locked(path, DataOpen::AsGiven(options), lock)
+    }
+
+    /// Locks exactly `path` if it is free, with one try whatever the timeout:
+    /// `Ok(None)` if someone holds it.
+    ///
+    /// # Errors
+    ///
+    /// Only real errors: [`LockError::InvalidTemplate`], [`LockError::UnsafePath`],
+    /// [`LockError::Io`]; never `Contended`.
+    ///
+    /// ```
+    /// use scoped_lockfile::LockOptions;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("cron.lock");
+    /// let Some(lock) = LockOptions::new().try_lock(&path)? else {
+    ///     return Ok(()); // another run is going: skip this one
+    /// };
+    /// assert!(LockOptions::new().try_lock(&path)?.is_none());
+    /// lock.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock(&self, path: impl AsRef<Path>) -> Result<Option<LockFile>, LockError> {
+        free_or_none(self.one_try().lock(path))
+    }
+
+    /// Locks `name` + `".lock"` if it is free, with one try: `Ok(None)` if held.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_lock`](Self::try_lock).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let opts = scoped_lockfile::LockOptions::new();
+    /// let guard = opts.try_locked_context(dir.path().join("job"))?.expect("free");
+    /// assert!(opts.try_locked_context(dir.path().join("job"))?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_locked_context(
+        &self,
+        name: impl AsRef<Path>,
+    ) -> Result<Option<LockedContext>, LockError> {
+        free_or_none(self.one_try().locked_context(name))
+    }
+
+    /// Locks `path` + `".lock"` if it is free, with one try, then opens `path`
+    /// in a Python `open()` mode: `Ok(None)` if the lock is held.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_lock`](Self::try_lock), plus [`LockError::InvalidMode`] and
+    /// the data file's errors, as [`locked_file`](Self::locked_file).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let opts = scoped_lockfile::LockOptions::new();
+    /// let log = opts.try_locked_file(dir.path().join("log"), "a")?.expect("free");
+    /// assert!(opts.try_locked_file(dir.path().join("log"), "a")?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_locked_file(
+        &self,
+        path: impl AsRef<Path>,
+        mode: &str,
+    ) -> Result<Option<LockedFile>, LockError> {
+        free_or_none(self.one_try().locked_file(path, mode))
+    }
+
+    /// These options, but for a single try.
+    fn one_try(&self) -> Self {
+        self.clone().timeout(Duration::ZERO)
     }
 
     /// Locks exactly `path` from async code, waiting as configured without
@@ -244,10 +355,10 @@ impl LockOptions {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn lock_async(
+    pub fn lock_async<P: AsRef<Path>>(
         &self,
-        path: impl AsRef<Path>,
-    ) -> impl Future<Output = Result<LockFile, LockError>> + Send + 'static {
+        path: P,
+    ) -> impl Future<Output = Result<LockFile, LockError>> + Send + 'static + use<P> {
         let path = path.as_ref();
         let content = self.parse_template(path).map(|template| template.render());
         LockFuture::new(
@@ -274,10 +385,10 @@ impl LockOptions {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn locked_context_async(
+    pub fn locked_context_async<P: AsRef<Path>>(
         &self,
-        name: impl AsRef<Path>,
-    ) -> impl Future<Output = Result<LockedContext, LockError>> + Send + 'static {
+        name: P,
+    ) -> impl Future<Output = Result<LockedContext, LockError>> + Send + 'static + use<P> {
         let lock = self.lock_async(with_lock_suffix(name.as_ref()));
         async move { lock.await.map(LockedContext::from_lock) }
     }
@@ -303,13 +414,13 @@ impl LockOptions {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn locked_file_async(
+    pub fn locked_file_async<P: AsRef<Path>>(
         &self,
-        path: impl AsRef<Path>,
+        path: P,
         mode: &str,
-    ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static {
+    ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static + use<P> {
         let path = path.as_ref().to_path_buf();
-        let options = parse_mode(&path, mode);
+        let options = parse_mode(&path, mode, self.access);
         let lock = self.lock_async(with_lock_suffix(&path));
         async move {
             let options = options?;
@@ -340,24 +451,66 @@ impl LockOptions {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn locked_file_with_options_async(
+    pub fn locked_file_with_options_async<P: AsRef<Path>>(
         &self,
-        path: impl AsRef<Path>,
+        path: P,
         options: &OpenOptions,
-    ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static {
+    ) -> impl Future<Output = Result<LockedFile, LockError>> + Send + 'static + use<P> {
         let path = path.as_ref().to_path_buf();
         let options = options.clone();
         let lock = self.lock_async(with_lock_suffix(&path));
         async move { LockedFile::open_locked(&path, DataOpen::AsGiven(&options), lock.await?) }
     }
 
-    /// How long a lock taken with these options may wait: `None` for ever,
-    /// [`Duration::ZERO`] for one try. What a lock backend reads.
+    /// Takes the lock `name` on `backend` with these options: a lock file
+    /// ([`Files`](crate::Files)), or a lock service implementing [`Backend`].
+    ///
+    /// # Errors
+    ///
+    /// As the backend's [`Backend::lock`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use scoped_lockfile::{Files, LockOptions};
+    /// let guard = LockOptions::new().lock_on(&Files, dir.path().join("job"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lock_on<B: Backend + ?Sized>(
+        &self,
+        backend: &B,
+        name: impl AsRef<B::Name>,
+    ) -> Result<B::Guard, LockError> {
+        backend.lock(name.as_ref(), self)
+    }
+
+    /// Takes the lock `name` on `backend` from async code; see [`lock_on`](Self::lock_on).
+    ///
+    /// # Errors
+    ///
+    /// As the backend's [`Backend::lock_async`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// use scoped_lockfile::{Files, LockOptions};
+    /// let guard = LockOptions::new().lock_on_async(&Files, dir.path().join("job")).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lock_on_async<B: Backend + ?Sized, N: AsRef<B::Name>>(
+        &self,
+        backend: &B,
+        name: N,
+    ) -> impl Future<Output = Result<B::Guard, LockError>> + Send + 'static + use<B, N> {
+        backend.lock_async(name.as_ref(), self)
+    }
+
+    /// How long to wait, for backends: `None` to wait forever, zero for one try.
     ///
     /// ```
     /// use std::time::Duration;
     /// use scoped_lockfile::LockOptions;
-    ///
     /// assert_eq!(LockOptions::new().wait_limit(), None);
     /// assert_eq!(LockOptions::new().timeout(Duration::ZERO).wait_limit(), Some(Duration::ZERO));
     /// ```
@@ -368,29 +521,29 @@ impl LockOptions {
         }
     }
 
-    /// Whether these options ask for a shared lock. What a lock backend reads.
+    /// Whether these options take a shared (reader's) lock, for backends.
     ///
     /// ```
-    /// assert!(!scoped_lockfile::LockOptions::new().is_shared());
+    /// assert!(scoped_lockfile::LockOptions::new().shared().is_shared());
     /// ```
     pub fn is_shared(&self) -> bool {
-        matches!(self.access, Access::Shared)
+        self.access == Access::Shared
     }
 
-    /// The content template rendered, without zc.lockfile's leading space and
-    /// trailing newline, e.g. `"4242;web-1"`. What a lock backend writes.
+    /// The content template rendered for this process, for backends: without
+    /// the lock file's leading space and newline, e.g. `"4242;web-1"`.
     ///
     /// # Errors
     ///
-    /// [`LockError::InvalidTemplate`] naming `name`.
+    /// [`LockError::InvalidTemplate`] naming the lock `name`.
     ///
     /// ```
-    /// let content = scoped_lockfile::LockOptions::new().render_content("deploy")?;
-    /// assert_eq!(content, std::process::id().to_string());
+    /// let opts = scoped_lockfile::LockOptions::new().content_template("{pid};x");
+    /// assert_eq!(opts.render_content("job")?, format!("{};x", std::process::id()));
     /// # Ok::<(), scoped_lockfile::LockError>(())
     /// ```
-    pub fn render_content(&self, name: &str) -> Result<String, LockError> {
-        let rendered = self.parse_template(Path::new(name))?.render();
+    pub fn render_content(&self, name: impl AsRef<Path>) -> Result<String, LockError> {
+        let rendered = self.parse_template(name.as_ref())?.render();
         Ok(rendered[1..rendered.len() - 1].to_owned())
     }
 
@@ -404,11 +557,28 @@ impl LockOptions {
 }
 
 /// A Python mode string as `OpenOptions`, or the error naming the data file.
-fn parse_mode(path: &Path, mode: &str) -> Result<OpenOptions, LockError> {
-    crate::mode::parse(mode).ok_or_else(|| LockError::InvalidMode {
+/// Under a shared lock only reading modes make sense: readers would race.
+fn parse_mode(path: &Path, mode: &str, access: Access) -> Result<OpenOptions, LockError> {
+    let invalid = |expected| LockError::InvalidMode {
         path: path.to_path_buf(),
         mode: mode.to_owned(),
-    })
+        expected,
+    };
+    let parsed = crate::mode::parse(mode)
+        .ok_or_else(|| invalid("one of r, w, a, x, optionally with + and b or t"))?;
+    if access == Access::Shared && parsed.writes {
+        return Err(invalid("a reading mode (r, rb or rt) under a shared lock"));
+    }
+    Ok(parsed.options)
+}
+
+/// `Contended` as `None`: the one outcome of a single try that is not an error.
+fn free_or_none<T>(taken: Result<T, LockError>) -> Result<Option<T>, LockError> {
+    match taken {
+        Ok(taken) => Ok(Some(taken)),
+        Err(LockError::Contended { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// `name` + `".lock"`, appended to the last component (`a/b` → `a/b.lock`).

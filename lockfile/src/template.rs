@@ -53,6 +53,77 @@ pub(crate) const fn find_invalid(template: &str) -> Option<(usize, usize)> {
     None
 }
 
+/// Why a template is invalid, worded at compile time: `#[locked]` checks a
+/// literal template in a `const`, whose panic can only print a `&str` made
+/// by `const fn`s, so the message is assembled in a fixed buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateError {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl TemplateError {
+    /// The message for the first invalid piece of `template`, if any: which
+    /// piece, and what kind of mistake it is.
+    pub const fn of(template: &str) -> Option<Self> {
+        let Some((start, end)) = find_invalid(template) else {
+            return None;
+        };
+        let piece = template.split_at(end).0.split_at(start).1;
+        let bytes = piece.as_bytes();
+        let message = Self::new().push("invalid content template: ");
+        Some(if bytes[0] == b'}' {
+            message.push("a lone `}`: write `}}` for a literal brace")
+        } else if bytes[bytes.len() - 1] != b'}' {
+            message
+                .push("`")
+                .push(piece)
+                .push("` is not closed: write `{{` for a literal brace")
+        } else {
+            message
+                .push("`")
+                .push(piece)
+                .push("` is not a placeholder: braces may hold only `{pid}` or `{hostname}`")
+        })
+    }
+
+    const fn new() -> Self {
+        Self {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    /// Appends as much of `text` as fits, whole characters only.
+    const fn push(mut self, text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let room = self.buf.len() - self.len;
+        let mut take = if bytes.len() < room {
+            bytes.len()
+        } else {
+            room
+        };
+        while !text.is_char_boundary(take) {
+            take -= 1;
+        }
+        let mut at = 0;
+        while at < take {
+            self.buf[self.len] = bytes[at];
+            self.len += 1;
+            at += 1;
+        }
+        self
+    }
+
+    /// The message.
+    pub const fn as_str(&self) -> &str {
+        match std::str::from_utf8(self.buf.split_at(self.len).0) {
+            Ok(message) => message,
+            Err(_) => "invalid content template",
+        }
+    }
+}
+
 /// Whether `bytes[start..end]` is `pid` or `hostname` (slicing is not const).
 const fn is_name(bytes: &[u8], start: usize, end: usize) -> bool {
     const fn equals(bytes: &[u8], start: usize, end: usize, word: &[u8]) -> bool {
@@ -111,7 +182,7 @@ impl Template {
 }
 
 /// The host name, looked up once per process and only if a template uses it.
-fn hostname() -> &'static str {
+pub(crate) fn hostname() -> &'static str {
     static HOSTNAME: OnceLock<String> = OnceLock::new();
     HOSTNAME.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned())
 }
@@ -172,6 +243,31 @@ mod tests {
         assert_eq!(bad("{pid}}"), "}");
         assert_eq!(bad("{"), "{");
         assert_eq!(bad("é{ü}"), "{ü}");
+    }
+
+    #[test]
+    fn compile_time_messages_name_the_piece_and_the_mistake() {
+        let message = |t: &str| TemplateError::of(t).map(|e| e.as_str().to_owned());
+        assert_eq!(message("{pid};{hostname}"), None);
+        assert_eq!(
+            message("x{foo}y").unwrap(),
+            "invalid content template: `{foo}` is not a placeholder: braces may hold only `{pid}` or `{hostname}`"
+        );
+        assert_eq!(
+            message("{pid").unwrap(),
+            "invalid content template: `{pid` is not closed: write `{{` for a literal brace"
+        );
+        assert_eq!(
+            message("a}b").unwrap(),
+            "invalid content template: a lone `}`: write `}}` for a literal brace"
+        );
+        // A long piece is cut at a character, never inside one.
+        let long = format!("{{{}}}", "é".repeat(300));
+        assert!(
+            message(&long)
+                .unwrap()
+                .starts_with("invalid content template: `{éé")
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn failed_attempt_leaves_holder_content_and_reports_it() {
     match &err {
         LockError::Contended { path: p, holder } => {
             assert_eq!(p, &path);
-            assert_eq!(holder.as_deref(), Some("4242;web-1"));
+            assert_eq!(holder.content.as_deref(), Some("4242;web-1"));
         }
         other => panic!("expected Contended, got {other:?}"),
     }
@@ -178,4 +178,30 @@ fn an_io_error_is_printed_once_in_an_error_chain() {
         next = cause.source();
     }
     assert_eq!(chain.matches(&os_message).count(), 1, "{chain}");
+}
+
+#[test]
+fn the_holder_tells_a_gone_process_from_a_running_one_on_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    // A process that has exited and been reaped: its pid is free.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let _held = LockFile::with_content_template(&path, &format!("{gone};{host}")).unwrap();
+    let Err(LockError::Contended { holder, .. }) = LockFile::new(&path) else {
+        panic!("held");
+    };
+    assert_eq!(holder.pid(), Some(gone));
+    assert_eq!(holder.is_this_host(), Some(true));
+    assert_eq!(holder.is_alive(), Some(false));
+    // Elsewhere, or without a host: nobody can tell.
+    let elsewhere = scoped_lockfile::Holder::new(Some(format!("{gone};elsewhere.invalid")));
+    assert_eq!(
+        (elsewhere.is_this_host(), elsewhere.is_alive()),
+        (Some(false), None)
+    );
+    let bare = scoped_lockfile::Holder::new(Some(gone.to_string()));
+    assert_eq!((bare.is_this_host(), bare.is_alive()), (None, None));
 }

@@ -130,7 +130,9 @@ fn bad_modes_touch_nothing() {
         let (dir, path) = setup("");
         let err = LockedFile::open(&path, mode).unwrap_err();
         match &err {
-            LockError::InvalidMode { path: p, mode: m } => {
+            LockError::InvalidMode {
+                path: p, mode: m, ..
+            } => {
                 assert_eq!((p, m.as_str()), (&path, mode));
             }
             other => panic!("{mode:?}: expected InvalidMode, got {other:?}"),

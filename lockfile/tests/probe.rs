@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use scoped_lockfile::{LockError, LockFile, Probe, probe};
+use scoped_lockfile::{Holder, LockError, LockFile, Probe, probe};
 
 #[test]
 fn a_missing_file_is_free_and_is_not_created() {
@@ -22,7 +22,7 @@ fn a_held_lock_is_reported_and_left_exactly_as_it_was() {
     assert_eq!(
         probe(&path).unwrap(),
         Probe::Held {
-            holder: Some("7;box".into())
+            holder: Holder::new(Some("7;box".into()))
         }
     );
     let after = fs::metadata(&path).unwrap();
@@ -35,7 +35,7 @@ fn a_held_lock_is_reported_and_left_exactly_as_it_was() {
     assert_eq!(
         probe(&path).unwrap(),
         Probe::Free {
-            last_holder: Some("7;box".into())
+            last_holder: Holder::new(Some("7;box".into()))
         }
     );
     // And probing a free lock leaves it free.
@@ -47,7 +47,12 @@ fn an_empty_free_file_has_no_last_holder() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.lock");
     fs::write(&path, "").unwrap();
-    assert_eq!(probe(&path).unwrap(), Probe::Free { last_holder: None });
+    assert_eq!(
+        probe(&path).unwrap(),
+        Probe::Free {
+            last_holder: Holder::new(None)
+        }
+    );
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn timeout_elapses_while_another_thread_holds_it() {
             assert_eq!(p, &path);
             assert_eq!(*asked, timeout);
             assert!(*waited >= timeout, "{waited:?}");
-            assert_eq!(holder.as_deref(), Some("holder-thread"));
+            assert_eq!(holder.content.as_deref(), Some("holder-thread"));
         }
         other => panic!("expected Timeout, got {other:?}"),
     }

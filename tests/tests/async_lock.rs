@@ -86,7 +86,7 @@ fn the_timeout_is_honoured_and_says_who_holds_the_lock() {
             ..
         }) => {
             assert!(waited >= Duration::from_millis(200), "{waited:?}");
-            assert_eq!(who, Some(format!("{};async-test", holder.pid())));
+            assert_eq!(who.content, Some(format!("{};async-test", holder.pid())));
         }
         other => panic!("expected Timeout, got {other:?}"),
     }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFile};
-use support::{Holder, PATIENCE, have_flock, try_lock_elsewhere};
+use support::{Holder, PATIENCE, flock_n, have_flock, try_lock_elsewhere};
 
 fn hostname() -> String {
     let out = Command::new("uname").arg("-n").output().unwrap();
@@ -30,7 +30,7 @@ fn another_process_lock_excludes_ours_and_says_who_holds_it() {
     );
     match LockFile::new(&path) {
         Err(LockError::Contended { holder: who, .. }) => {
-            assert_eq!(who.as_deref(), Some(expected.as_str()));
+            assert_eq!(who.content.as_deref(), Some(expected.as_str()));
         }
         other => panic!("expected Contended, got {other:?}"),
     }
@@ -132,9 +132,12 @@ fn timeout_across_processes_reports_the_holder() {
                 "{waited:?}"
             );
             assert_eq!(
-                who.clone(),
+                who.content,
                 Some(format!("{};{}", holder.pid(), hostname()))
             );
+            assert_eq!(who.pid(), Some(holder.pid()));
+            assert_eq!(who.is_this_host(), Some(true));
+            assert_eq!(who.is_alive(), Some(true));
         }
         other => panic!("expected Timeout, got {other:?}"),
     }
@@ -199,19 +202,10 @@ fn util_linux_flock_and_we_exclude_each_other() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let flock_n = || {
-        Command::new("flock")
-            .arg("-n")
-            .arg(&path)
-            .arg("true")
-            .status()
-            .unwrap()
-    };
-
     let lock = LockFile::new(&path).unwrap();
-    assert_eq!(flock_n().code(), Some(1), "flock -n got a lock we hold");
+    assert_eq!(flock_n(&path, "-x"), 1, "flock -n got a lock we hold");
     lock.close().unwrap();
-    assert!(flock_n().success(), "flock -n failed on a free lock");
+    assert_eq!(flock_n(&path, "-x"), 0, "flock -n failed on a free lock");
 
     // flock(1) holding: it prints once locked, then holds until its stdin closes.
     let mut flock = support::spawn_locked(Command::new("flock").arg(&path).args([

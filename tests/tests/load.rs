@@ -150,19 +150,11 @@ fn zc_lockfile_writes_the_same_bytes_and_excludes_us() {
     let Some(python) = zc_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
-    let script = r#"
-import sys, zc.lockfile
-lock = zc.lockfile.LockFile(sys.argv[1], content_template="{pid};{hostname}")
-print("locked", flush=True)
-sys.stdin.read()
-lock.close()
-"#;
-    let mut child =
-        support::spawn_locked(Command::new(&python).args(["-c", script, path.to_str().unwrap()]));
+    let mut child = support::zc_holding(&python, &path, ", content_template='{pid};{hostname}'");
     let theirs = std::fs::read_to_string(&path).unwrap();
     match scoped_lockfile::LockFile::new(&path) {
         Err(scoped_lockfile::LockError::Contended { holder, .. }) => {
-            assert_eq!(holder.as_deref(), Some(theirs.trim()));
+            assert_eq!(holder.content.as_deref(), Some(theirs.trim()));
         }
         other => panic!("zc.lockfile's lock did not exclude ours: {other:?}"),
     }

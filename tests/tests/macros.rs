@@ -55,7 +55,7 @@ fn a_timeout_fn_returns_the_timeout_error_while_another_process_holds_it() {
             ..
         }) => {
             assert!(waited >= Duration::from_millis(200), "{waited:?}");
-            assert_eq!(who, Some(holder.pid().to_string()));
+            assert_eq!(who.content, Some(holder.pid().to_string()));
         }
         other => panic!("expected Timeout, got {other:?}"),
     }

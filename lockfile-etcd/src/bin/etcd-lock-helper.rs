@@ -100,9 +100,9 @@ fn hold(etcd: &EtcdLocks, name: &str, flags: &Flags) -> ExitCode {
     let started = Instant::now();
     let options = flags.lock_options();
     let locked = if flags.use_async {
-        runtime().block_on(etcd.lock_async(name, &options))
+        runtime().block_on(options.lock_on_async(etcd, name))
     } else {
-        etcd.lock(name, &options)
+        options.lock_on(etcd, name)
     };
     let guard = match locked {
         Ok(guard) => guard,
@@ -152,13 +152,13 @@ fn report_failure(err: &LockError, started: Instant) -> ExitCode {
         LockError::Contended { holder, .. } => {
             println!(
                 "CONTENDED holder={} waited_ms={waited}",
-                holder.as_deref().unwrap_or("-")
+                holder.content.as_deref().unwrap_or("-")
             );
         }
         LockError::Timeout { holder, .. } => {
             println!(
                 "TIMEOUT holder={} waited_ms={waited}",
-                holder.as_deref().unwrap_or("-")
+                holder.content.as_deref().unwrap_or("-")
             );
         }
         other => println!("UNAVAILABLE waited_ms={waited} error={other}"),
@@ -173,7 +173,7 @@ fn count(etcd: &EtcdLocks, name: &str, flags: &Flags) -> ExitCode {
     };
     let options = flags.lock_options();
     for _ in 0..number(times) {
-        let guard = match etcd.lock(name, &options) {
+        let guard = match options.lock_on(etcd, name) {
             Ok(guard) => guard,
             Err(err) => return report_failure(&err, Instant::now()),
         };

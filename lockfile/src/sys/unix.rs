@@ -113,8 +113,7 @@ pub(crate) fn unlock(file: &File) -> io::Result<()> {
 pub(crate) fn process_alive(pid: u32) -> Option<bool> {
     let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
     match rustix::process::test_kill_process(pid) {
-        Ok(()) => Some(true),
-        Err(rustix::io::Errno::PERM) => Some(true),
+        Ok(()) | Err(rustix::io::Errno::PERM) => Some(true),
         Err(rustix::io::Errno::SRCH) => Some(false),
         Err(_) => None,
     }

@@ -108,6 +108,28 @@ pub fn have_flock() -> bool {
     found
 }
 
+/// `flock -n [-s|-x] PATH true` (util-linux): 0 if it got the lock, 1 if not.
+pub fn flock_n(path: &Path, how: &str) -> i32 {
+    Command::new("flock")
+        .args(["-n", how])
+        .arg(path)
+        .arg("true")
+        .status()
+        .unwrap()
+        .code()
+        .unwrap()
+}
+
+/// Python holding zc.lockfile's `LockFile(PATH, **kwargs)` until its stdin
+/// closes, once it has it.
+pub fn zc_holding(python: &Path, path: &Path, kwargs: &str) -> Child {
+    let script = format!(
+        "import sys, zc.lockfile\nlock = zc.lockfile.LockFile(sys.argv[1]{kwargs})\n\
+         print('locked', flush=True)\nsys.stdin.read()\nlock.close()\n"
+    );
+    spawn_locked(Command::new(python).args(["-c", &script, path.to_str().unwrap()]))
+}
+
 /// Says why an interop check is skipped, or fails it where it must run:
 /// `.ci/run` sets `LOCKFILE_REQUIRE_INTEROP=1`, so CI never skips silently.
 pub fn skip(why: &str) {

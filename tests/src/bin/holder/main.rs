@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
-//!        [--report-fds] [--async] [--signal-storm]
+//!        [--report-fds] [--async] [--signal-storm] [--shared]
 //! holder fork PATH drop|close
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
@@ -18,7 +18,8 @@
 //!   current-thread runtime. `--signal-storm` installs a `SIGUSR1` handler
 //!   without `SA_RESTART` and sends that signal every millisecond to the waiting
 //!   thread and the library's helper threads while it waits; once locked it
-//!   prints `signals <sent> <handled>` after `locked`.
+//!   prints `signals <sent> <handled>` after `locked`. `--shared` takes a
+//!   reader's lock.
 //! - `fork`: takes the lock with one try, prints `locked`, forks; the child
 //!   drops or closes its copy of the lock and exits; the parent prints
 //!   `child <exit code>` and then holds the lock as `lock` does.
@@ -43,7 +44,7 @@ mod fork;
 mod signals;
 
 const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
-                     [--mode M] [--report-fds] [--async] [--signal-storm]\n       \
+                     [--mode M] [--report-fds] [--async] [--signal-storm] [--shared]\n       \
                      holder fork PATH drop|close\n       holder marks DIR ROUNDS\n       \
                      holder count COUNTER ROUNDS\n       holder many DIR MAX";
 
@@ -84,6 +85,7 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
             "--mode" => mode.clone_from(value()),
             "--report-fds" => report_fds = true,
             "--async" => is_async = true,
+            "--shared" => options = options.shared(),
             "--signal-storm" => {
                 signals::install_interrupting_handler();
                 storm = Some(signals::start_storm());

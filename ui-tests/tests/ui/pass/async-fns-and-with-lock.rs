@@ -89,6 +89,20 @@ async fn rc_in_with_lock(dir: &Path) -> Result<u32, LockError> {
     })
 }
 
+/// A reader's lock, awaited; and the lock on an explicit backend.
+#[locked(dir.join("async-shared"), shared, timeout = "5s")]
+async fn read_shared(dir: &Path) -> Result<u32, LockError> {
+    pause().await;
+    Ok(9)
+}
+
+async fn on_files(dir: &Path) -> Result<u32, LockError> {
+    with_lock!(async dir.join("async-on"), on = scoped_lockfile::Files, shared, {
+        pause().await;
+        10
+    })
+}
+
 async fn scan(dir: &Path, items: &[&str]) -> Result<Vec<u32>, Box<dyn std::error::Error>> {
     let mut kept = Vec::new();
     for item in items {
@@ -146,6 +160,12 @@ fn main() {
     let rc_block = rc_in_with_lock(path);
     assert_send(&rc_block);
     assert_eq!(block_on(rc_block).unwrap(), 8);
+    let reading = read_shared(path);
+    assert_send(&reading);
+    assert_eq!(block_on(reading).unwrap(), 9);
+    let on = on_files(path);
+    assert_send(&on);
+    assert_eq!(block_on(on).unwrap(), 10);
     for name in [
         "async-free.lock",
         "async-plain.lock",

@@ -1,0 +1,178 @@
+//! `Holder`: who holds a lock, as far as anyone can tell from outside.
+
+use std::fmt;
+use std::fs::File;
+
+use crate::sys::{self, Access};
+use crate::template;
+
+/// Who holds a lock: what its lock file says, and whether readers hold it.
+///
+/// An exclusive holder writes its content (by default `"{pid}"`, or
+/// `"{pid};{hostname}"` with that template); [`pid`](Self::pid),
+/// [`hostname`](Self::hostname), [`is_this_host`](Self::is_this_host) and
+/// [`is_alive`](Self::is_alive) read it when it has one of those shapes.
+/// Shared holders (readers) write nothing, since they would overwrite each
+/// other: then [`shared`](Self::shared) is true and `content`, if any, is what
+/// the last exclusive holder wrote, not who the readers are.
+///
+/// A snapshot, taken when the error was made or the probe looked.
+///
+/// ```
+/// use scoped_lockfile::{LockError, LockFile};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("job.lock");
+/// let _held = LockFile::with_content_template(&path, "{pid};{hostname}")?;
+/// let Err(LockError::Contended { holder, .. }) = LockFile::new(&path) else {
+///     panic!("held");
+/// };
+/// assert_eq!(holder.pid(), Some(std::process::id()));
+/// assert_eq!(holder.is_this_host(), Some(true));
+/// assert_eq!(holder.is_alive(), Some(true));
+/// assert!(!holder.shared);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Holder {
+    /// What the lock file says, trimmed (e.g. `"4242;web-1"`); `None` when it
+    /// is empty (a holder caught between locking and writing) or unreadable.
+    pub content: Option<String>,
+    /// Whether shared holders (readers) hold the lock rather than one
+    /// exclusive holder.
+    pub shared: bool,
+}
+
+impl Holder {
+    /// An exclusive holder whose lock says `content`; for lock backends other
+    /// than files, whose holders name themselves the same way.
+    ///
+    /// ```
+    /// let holder = scoped_lockfile::Holder::new(Some("4242;web-1".into()));
+    /// assert_eq!(holder.pid(), Some(4242));
+    /// assert_eq!(holder.hostname(), Some("web-1"));
+    /// ```
+    pub fn new(content: Option<String>) -> Self {
+        Self {
+            content,
+            shared: false,
+        }
+    }
+
+    /// The process id, when the content is `<pid>` or `<pid>;<hostname>`.
+    ///
+    /// ```
+    /// use scoped_lockfile::Holder;
+    /// assert_eq!(Holder::new(Some("4242".into())).pid(), Some(4242));
+    /// assert_eq!(Holder::new(Some("deploy by ann".into())).pid(), None);
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        self.split()?.0.parse().ok()
+    }
+
+    /// The host name, when the content is `<pid>;<hostname>`.
+    ///
+    /// ```
+    /// use scoped_lockfile::Holder;
+    /// assert_eq!(Holder::new(Some("7;db-2".into())).hostname(), Some("db-2"));
+    /// assert_eq!(Holder::new(Some("7".into())).hostname(), None);
+    /// ```
+    pub fn hostname(&self) -> Option<&str> {
+        let (pid, hostname) = self.split()?;
+        pid.parse::<u32>().ok()?;
+        hostname.filter(|hostname| !hostname.is_empty())
+    }
+
+    /// Whether the holder is on this host; `None` when the content names no host.
+    ///
+    /// ```
+    /// use scoped_lockfile::Holder;
+    /// assert_eq!(Holder::new(Some("7;no-such-host.invalid".into())).is_this_host(), Some(false));
+    /// ```
+    pub fn is_this_host(&self) -> Option<bool> {
+        self.hostname()
+            .map(|hostname| hostname == template::hostname())
+    }
+
+    /// Whether the holder's process is running, when that can be told: it
+    /// names its pid and this host (a pid means nothing on another host, and a
+    /// bare pid may be another container's). `Some(false)` while the lock is
+    /// held means the lock was handed to another process (a child that
+    /// inherited it, say) or the pid is in another pid namespace.
+    ///
+    /// ```
+    /// use scoped_lockfile::Holder;
+    /// let here = gethostname::gethostname();
+    /// let me = Holder::new(Some(format!("{};{}", std::process::id(), here.to_string_lossy())));
+    /// assert_eq!(me.is_alive(), Some(true));
+    /// assert_eq!(Holder::new(Some(std::process::id().to_string())).is_alive(), None);
+    /// ```
+    pub fn is_alive(&self) -> Option<bool> {
+        if self.is_this_host()? {
+            sys::process_alive(self.pid()?)
+        } else {
+            None
+        }
+    }
+
+    /// `(pid, hostname)` as written: `pid` alone, or `pid;hostname`.
+    fn split(&self) -> Option<(&str, Option<&str>)> {
+        let content = self.content.as_deref()?;
+        Some(match content.split_once(';') {
+            Some((pid, hostname)) => (pid, Some(hostname)),
+            None => (content, None),
+        })
+    }
+}
+
+impl fmt::Display for Holder {
+    /// `4242;web-1`, `shared holders`, or `an unknown holder`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.content, self.shared) {
+            (_, true) => f.write_str("shared holders"),
+            (Some(content), false) => f.write_str(content),
+            (None, false) => f.write_str("an unknown holder"),
+        }
+    }
+}
+
+/// Who holds the lock that `file` (our own descriptor, which does not hold
+/// it) could not take with `wanted` access. A reader is refused only by a
+/// writer; a writer by either, which a momentary shared try on `file` tells
+/// apart (let go at once).
+pub(crate) fn look(file: &File, wanted: Access) -> Holder {
+    let shared = wanted == Access::Exclusive && held_shared(file);
+    Holder {
+        content: read_content(file),
+        shared,
+    }
+}
+
+/// Whether readers, and no writer, hold the lock `file` does not hold.
+pub(crate) fn held_shared(file: &File) -> bool {
+    if !matches!(sys::try_lock(file, Access::Shared), Ok(true)) {
+        return false;
+    }
+    let _ = sys::unlock(file);
+    // Free for a moment, perhaps: then nobody holds it shared.
+    match sys::try_lock(file, Access::Exclusive) {
+        Ok(true) => {
+            let _ = sys::unlock(file);
+            false
+        }
+        _ => true,
+    }
+}
+
+/// What the holder wrote, trimmed; `None` if the file is empty or unreadable.
+///
+/// Read through our own descriptor at an offset, which needs no lock and moves
+/// no file position; a holder caught between locking and writing reads as empty.
+pub(crate) fn read_content(file: &File) -> Option<String> {
+    const MAX_HOLDER_LEN: usize = 4096;
+    let mut buf = vec![0; MAX_HOLDER_LEN];
+    let len = sys::read_at(file, &mut buf, sys::HOLDER_OFFSET).ok()?;
+    let content = String::from_utf8_lossy(&buf[..len]).trim().to_owned();
+    (!content.is_empty()).then_some(content)
+}
