@@ -13,7 +13,7 @@ use crate::http;
 use crate::tied::{spawn_tied, tied_command};
 
 /// The etcd binary of Debian's `etcd-server` package.
-const ETCD: &str = "/usr/bin/etcd";
+pub const ETCD: &str = "/usr/bin/etcd";
 /// How long a cluster may take to become healthy before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// New ports are tried this many times when a member exits early (another

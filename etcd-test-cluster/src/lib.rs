@@ -6,5 +6,5 @@ mod cluster;
 mod http;
 mod tied;
 
-pub use cluster::{Cluster, Member};
+pub use cluster::{Cluster, ETCD, Member};
 pub use tied::{spawn_tied, tied_command};
