@@ -72,22 +72,18 @@ pub(crate) async fn acquire(
             }
             let mut trouble = None;
             let waited = tokio::select! {
-                ready = wait_turn(client, &queue, ours, &mut trouble) => ready,
+                turn = wait_turn(client, &queue, &key, ours, &mut trouble) => turn,
                 () = lease.state.lost() => Err(Lost),
                 () = sleep_until(deadline) => Err(Lost),
             };
-            if waited.is_err() {
-                return Err(give_up(&shared, &name, lease, &request, started, trouble).await);
-            }
-            // Our turn came; make sure it is still our key (with our lease)
-            // that came first, and not an expired one.
-            let checked = retry_until(Some(lease.state.deadline()), || {
-                still_ours(client, &key, ours)
-            });
-            match checked.await {
-                Ok(Some(revision)) => seen = revision,
-                Ok(None) => return Err(unavailable(&name, LeaseLost::new(&name))),
-                Err(err) => return Err(unavailable(&name, err)),
+            match waited {
+                Ok(Turn::Ours { revision }) => seen = revision,
+                // Our key went while we waited (lease expired, key deleted):
+                // the lock we would now report is not ours.
+                Ok(Turn::Gone) => return Err(unavailable(&name, LeaseLost::new(&name))),
+                Err(Lost) => {
+                    return Err(give_up(&shared, &name, lease, &request, started, trouble).await);
+                }
             }
         }
         // Empty queue (never after our put, but harmless) or ours first.
@@ -222,20 +218,30 @@ pub(crate) async fn first_in(client: &Client, queue: &str) -> Result<Option<KeyV
     Ok(read.kvs().first().cloned())
 }
 
+/// How a wait for our turn ended.
+enum Turn {
+    /// No older key is left and ours is still there, with our create
+    /// revision, at this store revision: we hold the lock.
+    Ours { revision: i64 },
+    /// Our own key is gone (its lease expired, or it was deleted).
+    Gone,
+}
+
 /// Waits until no key older than ours is left in the queue. Failed requests
 /// are repeated without end: the caller bounds the wait by its deadline and by
 /// the lease, and learns from `trouble` why it was stuck.
 async fn wait_turn(
     client: &Client,
     queue: &str,
+    key: &str,
     ours: i64,
     trouble: &mut Option<Error>,
-) -> Result<(), Lost> {
+) -> Result<Turn, Lost> {
     let mut backoff = Backoff::new();
     loop {
-        match wait_for_predecessor(client, queue, ours).await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {
+        match wait_for_predecessor(client, queue, key, ours).await {
+            Ok(Some(turn)) => return Ok(turn),
+            Ok(None) => {
                 // A request got through: older trouble no longer explains a timeout.
                 *trouble = None;
                 backoff = Backoff::new();
@@ -252,21 +258,42 @@ async fn wait_turn(
     }
 }
 
-/// Reads the newest key older than ours and waits for it to be deleted.
-/// `Ok(true)`: there was none, our turn; `Ok(false)`: it went, look again.
-async fn wait_for_predecessor(client: &Client, queue: &str, ours: i64) -> Result<bool, Error> {
+/// Reads the newest key older than ours, and our own key, in one transaction
+/// (so that the turn we report is our key's, not an expired one's: the check
+/// etcd 3.4's Lock RPC lacks, at no extra round trip). Then waits for that
+/// predecessor to be deleted. `Ok(None)`: it went, look again.
+async fn wait_for_predecessor(
+    client: &Client,
+    queue: &str,
+    key: &str,
+    ours: i64,
+) -> Result<Option<Turn>, Error> {
     let newest_older = GetOptions::new()
         .with_prefix()
         .with_sort(SortTarget::Create, SortOrder::Descend)
         .with_max_create_revision(ours - 1)
         .with_limit(1);
-    let read = client.clone().get(queue, Some(newest_older)).await?;
-    let Some(predecessor) = read.kvs().first() else {
-        return Ok(true);
-    };
-    let revision = read
+    // No comparisons: the success branch always runs.
+    let reads = Txn::new().and_then([TxnOp::get(queue, Some(newest_older)), TxnOp::get(key, None)]);
+    let response = client.clone().txn(reads).await?;
+    let revision = response
         .header()
         .map_or(0, etcd_client::ResponseHeader::revision);
+    let mut gets = response
+        .op_responses()
+        .into_iter()
+        .filter_map(|op| match op {
+            TxnOpResponse::Get(get) => Some(get),
+            _ => None,
+        });
+    let predecessor = gets.next().and_then(|get| get.kvs().first().cloned());
+    let own = gets.next().and_then(|get| get.kvs().first().cloned());
+    if own.map(|kv| kv.create_revision()) != Some(ours) {
+        return Ok(Some(Turn::Gone));
+    }
+    let Some(predecessor) = predecessor else {
+        return Ok(Some(Turn::Ours { revision }));
+    };
     // From the revision read, so a delete in between is still seen.
     let options = WatchOptions::new()
         .with_start_revision(revision + 1)
@@ -283,18 +310,8 @@ async fn wait_for_predecessor(client: &Client, queue: &str, ours: i64) -> Result
             || response.canceled()
         {
             // Deleted, or the watch was cancelled (compaction, no leader): read again.
-            return Ok(false);
+            return Ok(None);
         }
     }
-    Ok(false)
-}
-
-/// Whether `key` still exists with create revision `ours`; the revision read.
-async fn still_ours(client: &Client, key: &str, ours: i64) -> Result<Option<i64>, Error> {
-    let read = client.clone().get(key, None).await?;
-    let revision = read
-        .header()
-        .map_or(0, etcd_client::ResponseHeader::revision);
-    let alive = read.kvs().first().map(KeyValue::create_revision) == Some(ours);
-    Ok(alive.then_some(revision))
+    Ok(None)
 }
