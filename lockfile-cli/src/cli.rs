@@ -1,4 +1,5 @@
-//! The command line, as clap sees it.
+//! The command line, as clap sees it (`lockfile flock` is read by
+//! `crate::flock`, the way flock(1) reads its own).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -6,11 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Run a command under a lock file, and tell who holds a lock.
+/// Run a command under a lock file, tell who holds a lock, or act as flock(1).
 ///
 /// The lock is the kernel's flock(2) lock on the file, the one util-linux
 /// flock(1), Python's zc.lockfile and the Rust `scoped-lockfile` crate take, so all of
-/// them exclude each other. While held, the file says who holds it.
+/// them exclude each other. While `run` holds it, the file says who holds it.
 #[derive(Debug, Parser)]
 #[command(name = "lockfile", version, after_help = EXAMPLES)]
 pub(crate) struct Cli {
@@ -20,11 +21,11 @@ pub(crate) struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  lockfile run deploy.lock -- ./deploy.sh            wait for the lock, then deploy
-  lockfile run --timeout 5s build.lock -- make       give up after 5 seconds
-  lockfile run --no-wait cron.lock -- ./nightly.sh   skip the run if one is going
+  lockfile run deploy.lock ./deploy.sh               wait for the lock, then deploy
+  lockfile run -w 5 build.lock -- make               give up after 5 seconds
+  lockfile run -n -q cron.lock ./nightly.sh          skip the run, silently, if one is going
   lockfile status deploy.lock                        who holds it? (exit 0 free, 1 held)
-  lockfile status --json deploy.lock";
+  lockfile flock -n /var/lock/x.lock -c 'job'        util-linux flock(1), anywhere";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -34,65 +35,158 @@ pub(crate) enum Command {
     /// Say whether the lock on PATH is held right now, and by whom.
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
+    /// util-linux flock(1): the same options, exit codes and output (see `lockfile flock --help`).
+    ///
+    /// Also what `lockfile` does when invoked as `flock` (a symlink `flock -> lockfile`).
+    #[command(disable_help_flag = true)]
+    Flock {
+        /// flock(1)'s arguments: options, then FILE|DIRECTORY and a command with
+        /// its arguments, FILE|DIRECTORY -c COMMAND, or a descriptor number.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<OsString>,
+    },
 }
 
 const RUN_HELP: &str = "\
 The lock is taken on exactly PATH, as flock(1) does; the library's LockedContext
 and #[locked] append \".lock\" to a name, so `lockfile run job.lock` pairs with
-`LockedContext::new(\"job\")`.
+`LockedContext::new(\"job\")`. PATH is created (0644 less the umask) if missing,
+and never deleted.
 
 While COMMAND runs, the file says `<pid>;<hostname>` of this lockfile process
-(see --content-template). COMMAND does not inherit the lock's descriptor.
-SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to lockfile are passed on to COMMAND;
-the lock is released only once COMMAND has ended.
+(see --content-template); with -s/--shared, readers write nothing and the file
+keeps what the last writer wrote. COMMAND inherits the lock's descriptor, as with
+flock(1): the lock lasts while lockfile or COMMAND (or anything COMMAND started
+that kept the descriptor) lives, so killing lockfile, even with SIGKILL, never
+lets a second command in while the first runs. -o/--close opts out. A lock file
+this user cannot write (another user's, 0644) is locked through a read-only
+descriptor and left as it is: it then does not name the holder.
 
-Exit status: COMMAND's own, or 128+N if a signal N ended it; the conflict exit
-code if the lock was held (no wait) or the timeout passed; 2 for bad usage or
-any other error before COMMAND ran; 126 or 127 if COMMAND could not be started.
+Signals: COMMAND runs in a process group of its own and, if lockfile has the
+terminal, gets it (Ctrl-C, Ctrl-Z and reading the terminal work as usual).
+Signals sent to lockfile or its group (HUP, INT, QUIT, TERM, USR1, USR2, ALRM,
+WINCH, TSTP, CONT) are passed on to COMMAND's group, once. Inside a script or
+a pipeline run from a terminal, COMMAND stays in the script's group, as with
+flock(1), so Ctrl-C stops the whole script. Under systemd use KillMode=mixed:
+KillMode=control-group signals every process itself, so COMMAND would get a
+signal twice.
+
+Exit status: COMMAND's own; if a signal killed COMMAND, lockfile dies by the
+same signal (a shell shows 128+N); the conflict exit code (-E, default 1) if
+the lock is held with -n or the timeout passes; 126 or 127 if COMMAND could not
+be started; 2 for bad usage or any other error before COMMAND ran.
 
 Examples:
-  lockfile run deploy.lock -- ./deploy.sh --prod
-  lockfile run --timeout '1m 30s' build.lock -- sh -c 'make && make install'
-  lockfile run --no-wait --conflict-exit-code 0 cron.lock -- ./nightly.sh";
+  lockfile run deploy.lock ./deploy.sh --prod
+  lockfile run -w '1m 30s' build.lock -c 'make && make install'
+  lockfile run -n -q -E 0 cron.lock -- ./nightly.sh    (in a crontab)";
 
 const STATUS_HELP: &str = "\
 Exit status: 0 if the lock is free (or the file does not exist), 1 if it is
-held, 2 on error. Checking never creates or changes the file: it tries a shared
-lock without waiting and drops it at once.
+held (\"held shared\" when readers hold it), 2 on error (a directory of PATH
+that does not exist is one). Checking never creates or changes the file: it
+tries the lock without waiting and drops it at once.
 
 When the file reads `<pid>;<hostname>` and the hostname is this host's, the
-status also says whether that process is still running.
+status also says whether that process is still running; a lock held while its
+recorded process is gone is held by a process that inherited it (the command
+of a `lockfile run` that was killed). Control characters in the file are shown
+escaped (\\x1b).
 
 Examples:
   lockfile status deploy.lock
   lockfile status --json deploy.lock";
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // one per flag, as clap reads them
 pub(crate) struct RunArgs {
-    /// Wait at most this long for the lock (e.g. 500ms, 5s, '1m 30s'); without
-    /// it, wait as long as it takes.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Do not wait: fail at once if the lock is held (same as --timeout 0).
+    #[arg(
+        short = 'n',
+        long = "no-wait",
+        visible_alias = "nonblock",
+        aliases = ["nonblocking", "nb"],
+        conflicts_with = "timeout"
+    )]
+    pub(crate) no_wait: bool,
+
+    /// Wait at most this long for the lock: seconds (5, 0.3) or a duration
+    /// with units (500ms, '1m 30s'); without it, wait as long as it takes.
+    #[arg(
+        short = 'w',
+        long,
+        visible_alias = "wait",
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        value_parser = crate::duration::parse_timeout
+    )]
     pub(crate) timeout: Option<Duration>,
 
-    /// Do not wait: fail at once if the lock is held (same as --timeout 0s).
-    #[arg(long, conflicts_with = "timeout")]
-    pub(crate) no_wait: bool,
+    /// Exit status when the lock is held (-n) or the timeout passes.
+    #[arg(
+        short = 'E',
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value_t = 1,
+        value_parser = parse_exit_code
+    )]
+    pub(crate) conflict_exit_code: u8,
+
+    /// Take a shared (reader's) lock: any number of readers together, none
+    /// while a writer holds it. Nothing is written into the file.
+    #[arg(short = 's', long, visible_alias = "read")]
+    pub(crate) shared: bool,
+
+    /// Take an exclusive (writer's) lock: the default, as with flock(1).
+    #[arg(short = 'x', long, visible_alias = "write", conflicts_with = "shared")]
+    pub(crate) exclusive: bool,
+
+    /// Nothing on stderr when the lock is held (-n) or the timeout passes.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    /// Say on stderr that lockfile waits, and for whom.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+
+    /// Do not let COMMAND inherit the lock's descriptor: the lock is then
+    /// released when lockfile ends, even if COMMAND lives on.
+    #[arg(short = 'o', long)]
+    pub(crate) close: bool,
+
+    /// Run this command line through the shell ($SHELL, else /bin/sh), as
+    /// flock(1) -c does, instead of COMMAND.
+    #[arg(short = 'c', long = "command", value_name = "COMMAND_LINE")]
+    pub(crate) shell_command: Option<OsString>,
 
     /// What the lock file says while held: {pid}, {hostname}, literal text, and
     /// {{ or }} for braces.
     #[arg(long, value_name = "TEMPLATE", default_value = "{pid};{hostname}")]
     pub(crate) content_template: String,
 
-    /// Exit status when the lock is held or the timeout passes.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub(crate) conflict_exit_code: u8,
-
     /// The lock file, created if missing and never deleted.
     pub(crate) path: PathBuf,
 
-    /// The command to run, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// The command to run and its arguments (`--` before it is optional).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "shell_command",
+        conflicts_with = "shell_command"
+    )]
     pub(crate) command: Vec<OsString>,
+}
+
+fn parse_exit_code(text: &str) -> Result<u8, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not an exit status: give a number from 0 to 255"))
 }
 
 #[derive(Debug, Args)]
@@ -107,10 +201,36 @@ pub(crate) struct StatusArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
 
     #[test]
     fn the_command_line_is_consistent() {
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    fn run(args: &[&str]) -> super::RunArgs {
+        let mut command_line = vec!["lockfile", "run"];
+        command_line.extend(args);
+        match Cli::try_parse_from(command_line).unwrap().command {
+            Command::Run(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_starts_at_the_first_word_after_the_path() {
+        let args = run(&["-v", "x.lock", "ls", "-l", "--", "-n"]);
+        assert!(args.verbose && !args.no_wait);
+        assert_eq!(args.command, ["ls", "-l", "--", "-n"]);
+        let args = run(&["x.lock", "--", "-n"]);
+        assert_eq!(args.command, ["-n"]);
+        let args = run(&["x.lock", "-n", "-c", "echo hi"]);
+        assert!(args.no_wait);
+        assert_eq!(args.shell_command.as_deref(), Some("echo hi".as_ref()));
+        let args = run(&["-nqE0", "x.lock", "true"]);
+        assert!(args.no_wait && args.quiet);
+        assert_eq!(args.conflict_exit_code, 0);
     }
 }

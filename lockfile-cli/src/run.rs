@@ -1,52 +1,53 @@
-//! `lockfile run`: the command runs while the lock is held.
+//! `lockfile run`: the command runs while the lock is held, and holds it too.
 
+use std::ffi::OsString;
+use std::fs::File;
 use std::io;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
-use scoped_lockfile::{LockError, LockOptions};
+use scoped_lockfile::{Holder, LockError, LockFile, LockOptions};
 
 use crate::cli::RunArgs;
-use crate::forward::Forwarder;
-use crate::{ERROR_EXIT, fail};
+use crate::sys::{self, Ended, Fd, Kind, Locked, NotStarted, Wait};
+use crate::{ERROR_EXIT, fail, holder};
 
 /// Exit statuses for a command that could not be started, as shells use them.
 const NOT_EXECUTABLE: u8 = 126;
 const NOT_FOUND: u8 = 127;
 
-pub(crate) fn run(args: &RunArgs) -> u8 {
-    let mut options = LockOptions::new().content_template(&args.content_template);
-    if args.no_wait {
-        options = options.timeout(Duration::ZERO);
-    } else if let Some(timeout) = args.timeout {
-        options = options.timeout(timeout);
+/// The lock, however it was taken.
+enum Held {
+    /// By the library: the file says who holds it.
+    Written(LockFile),
+    /// Through a read-only descriptor, for a file we may not write.
+    ReadOnly(File),
+}
+
+impl Held {
+    fn fd(&self) -> Fd<'_> {
+        match self {
+            Self::Written(lock) => sys::fd_of(lock),
+            Self::ReadOnly(file) => sys::fd_of(file),
+        }
     }
-    let lock = match options.lock(&args.path) {
-        Ok(lock) => lock,
-        Err(err @ (LockError::Contended { .. } | LockError::Timeout { .. })) => {
-            return fail(&err, args.conflict_exit_code);
-        }
-        Err(err) => return fail(&err, ERROR_EXIT),
+}
+
+pub(crate) fn run(args: &RunArgs) -> u8 {
+    let held = match take(args) {
+        Ok(held) => held,
+        Err(code) => return code,
     };
-    // Catch the stop signals only now: until the lock is held they should end
-    // lockfile (and its wait) as usual.
-    let forwarder = match Forwarder::start() {
-        Ok(forwarder) => forwarder,
-        Err(err) => return fail(&format!("cannot handle signals: {err}"), ERROR_EXIT),
-    };
-    let (program, arguments) = args.command.split_first().expect("clap requires COMMAND");
-    let code = match Command::new(program).args(arguments).spawn() {
-        Ok(child) => {
-            forwarder.forward_to(child.id());
-            match wait(child, forwarder) {
-                Ok(status) => exit_code(status),
-                Err(err) => fail(&format!("waiting for the command: {err}"), ERROR_EXIT),
-            }
-        }
-        Err(err) => {
-            forwarder.stop();
+    let outcome = sys::supervise(command(args), (!args.close).then(|| held.fd()));
+    // Released (our descriptor closed) before we exit or die; the command's
+    // copy, if it left one to a process still running, keeps the lock.
+    drop(held);
+    match outcome {
+        Ok(Ended::Code(code)) => u8::try_from(code & 0xff).unwrap_or(u8::MAX),
+        Ok(Ended::Signal(signal)) | Err(NotStarted::Signal(signal)) => sys::die_by(signal),
+        Err(NotStarted::Spawn(err)) => {
+            let program = args.command.first().map_or_else(shell, Clone::clone);
             let code = match err.kind() {
                 io::ErrorKind::NotFound => NOT_FOUND,
                 _ => NOT_EXECUTABLE,
@@ -56,36 +57,198 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
                 code,
             )
         }
+        Err(NotStarted::Setup(err)) => fail(&format!("running the command: {err}"), ERROR_EXIT),
+    }
+}
+
+fn command(args: &RunArgs) -> Command {
+    if let Some(line) = &args.shell_command {
+        let mut command = Command::new(shell());
+        command.arg("-c").arg(line);
+        return command;
+    }
+    let (program, arguments) = args.command.split_first().expect("clap requires COMMAND");
+    let mut command = Command::new(program);
+    command.args(arguments);
+    command
+}
+
+/// The shell for `-c`, as flock(1) picks it: `$SHELL`, or `/bin/sh`.
+fn shell() -> OsString {
+    std::env::var_os("SHELL")
+        .filter(|shell| !shell.is_empty())
+        .unwrap_or_else(|| OsString::from("/bin/sh"))
+}
+
+/// Takes the lock as the options say, or reports why not and gives the exit status.
+fn take(args: &RunArgs) -> Result<Held, u8> {
+    let wait = if args.no_wait {
+        Some(Duration::ZERO)
+    } else {
+        args.timeout
     };
-    match lock.close() {
-        Ok(()) => code,
-        Err(err) => fail(&err, ERROR_EXIT),
+    let mut options = LockOptions::new().content_template(&args.content_template);
+    if args.shared {
+        options = options.shared();
     }
-}
-
-/// Waits for the command to exit, stops forwarding while its pid is still
-/// reserved (exited but not reaped), then reaps it.
-fn wait(mut child: Child, forwarder: Forwarder) -> io::Result<ExitStatus> {
-    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
-    if let Some(pid) = pid {
-        let exited = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
-        loop {
-            match waitid(WaitId::Pid(pid), exited) {
-                Err(rustix::io::Errno::INTR) => {}
-                Err(err) => return Err(err.into()),
-                Ok(_) => break,
-            }
+    let started = Instant::now();
+    let mut result = options.clone().timeout(Duration::ZERO).lock(&args.path);
+    if let Err(LockError::Contended { holder, .. }) = &result
+        && wait != Some(Duration::ZERO)
+    {
+        if args.verbose {
+            say_waiting(&args.path, holder, wait);
         }
+        result = match wait {
+            Some(timeout) => options
+                .timeout(timeout.saturating_sub(started.elapsed()))
+                .lock(&args.path),
+            None => options.lock(&args.path),
+        };
     }
-    forwarder.stop();
-    child.wait()
+    match result {
+        Ok(lock) => {
+            if args.verbose {
+                say_locked(&args.path, started);
+            }
+            Ok(Held::Written(lock))
+        }
+        Err(err @ LockError::Contended { .. }) => Err(conflict(args, &err)),
+        // How long it waited in all, the first try included.
+        Err(LockError::Timeout {
+            path,
+            holder,
+            timeout,
+            ..
+        }) => Err(conflict(
+            args,
+            &LockError::Timeout {
+                path,
+                // The timeout asked for, of which the first try was a part.
+                timeout: wait.unwrap_or(timeout),
+                waited: started.elapsed(),
+                holder,
+            },
+        )),
+        Err(LockError::Io { source, .. }) if may_lock_read_only(&source) => {
+            take_read_only(args, &source, wait, started)
+        }
+        Err(err) => Err(fail(&err, ERROR_EXIT)),
+    }
 }
 
-/// The command's exit code, or 128 + the signal that ended it, as shells report.
-fn exit_code(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(u8::MAX),
-        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(u8::MAX),
-        (None, None) => ERROR_EXIT,
+/// Not allowed to open the file for writing (another user's lock file, a
+/// read-only file system): flock(1) would lock it through a read-only
+/// descriptor, and so do we, without writing who holds it.
+fn may_lock_read_only(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+fn take_read_only(
+    args: &RunArgs,
+    write_error: &io::Error,
+    wait: Option<Duration>,
+    started: Instant,
+) -> Result<Held, u8> {
+    let path = &args.path;
+    let shown = path.display();
+    let opened = match sys::open_read_only(path) {
+        Ok(opened) if opened.regular => opened,
+        // No file to fall back to (it could not be created): the first error says why.
+        Ok(_) | Err(_) => return Err(fail(&format!("'{shown}': {write_error}"), ERROR_EXIT)),
+    };
+    if args.verbose {
+        eprintln!(
+            "lockfile: cannot open '{}' for writing ({write_error}); locking it through a \
+             read-only descriptor: the file will not say who holds the lock",
+            crate::escape::for_terminal(&shown.to_string())
+        );
     }
+    let fd = sys::fd_of(&opened.file);
+    let how = match wait {
+        Some(Duration::ZERO) => Wait::Not,
+        None => Wait::Forever,
+        Some(timeout) => started
+            .checked_add(timeout)
+            .map_or(Wait::Forever, Wait::Until),
+    };
+    let kind = if args.shared {
+        Kind::Shared
+    } else {
+        Kind::Exclusive
+    };
+    let holder = || {
+        let content = sys::read_start(fd).unwrap_or_default().trim().to_owned();
+        Holder::new(Some(content).filter(|c| !c.is_empty()))
+    };
+    let mut locked = sys::lock(fd, kind, Wait::Not);
+    if matches!(locked, Ok(Locked::Busy)) && !matches!(how, Wait::Not) {
+        if args.verbose {
+            say_waiting(path, &holder(), wait);
+        }
+        locked = sys::lock(fd, kind, how);
+    }
+    match locked {
+        Ok(Locked::Yes) => {
+            if args.verbose {
+                say_locked(path, started);
+            }
+            Ok(Held::ReadOnly(opened.file))
+        }
+        Ok(Locked::Busy) => Err(conflict(
+            args,
+            &LockError::Contended {
+                path: path.clone(),
+                holder: holder(),
+            },
+        )),
+        Ok(Locked::TimedOut) => Err(conflict(
+            args,
+            &LockError::Timeout {
+                path: path.clone(),
+                timeout: wait.unwrap_or_default(),
+                waited: started.elapsed(),
+                holder: holder(),
+            },
+        )),
+        Err(err) => Err(fail(&format!("'{shown}': {err}"), ERROR_EXIT)),
+    }
+}
+
+fn conflict(args: &RunArgs, err: &LockError) -> u8 {
+    if args.quiet {
+        args.conflict_exit_code
+    } else {
+        fail(err, args.conflict_exit_code)
+    }
+}
+
+fn say_waiting(path: &Path, holder: &Holder, wait: Option<Duration>) {
+    let whom = match (holder::describe(holder), &holder.content) {
+        _ if holder.shared => "held shared".to_owned(),
+        (Some(named), _) => format!("held by {named}"),
+        (None, Some(content)) => format!("held by {content}"),
+        (None, None) => "held; the file does not say by whom".to_owned(),
+    };
+    let how_long = match wait {
+        Some(timeout) => format!(" for up to {}", humantime::format_duration(timeout)),
+        None => String::new(),
+    };
+    crate::say(&format!(
+        "waiting{how_long} for '{}', {whom}",
+        path.display()
+    ));
+}
+
+fn say_locked(path: &Path, started: Instant) {
+    let waited =
+        Duration::from_millis(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    crate::say(&format!(
+        "locked '{}' after {}",
+        path.display(),
+        humantime::format_duration(waited)
+    ));
 }

@@ -3,53 +3,23 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use rustix::process::{Pid, test_kill_process};
-use scoped_lockfile::{Probe, probe};
+use scoped_lockfile::{Holder, Probe, probe};
 
 use crate::cli::StatusArgs;
+use crate::escape::for_terminal;
+use crate::holder;
 use crate::{ERROR_EXIT, fail};
 
 const FREE: u8 = 0;
 const HELD: u8 = 1;
 
-/// What a lock file's content says, when it has the `<pid>;<hostname>` or
-/// `<pid>` shape that the default templates write.
-#[derive(Debug, PartialEq, Eq)]
-struct Holder<'a> {
-    pid: u32,
-    hostname: Option<&'a str>,
-}
-
-fn parse_holder(content: &str) -> Option<Holder<'_>> {
-    let (pid, hostname) = match content.split_once(';') {
-        Some((pid, hostname)) => (pid, Some(hostname)),
-        None => (content, None),
-    };
-    let pid = pid.parse().ok()?;
-    Some(Holder { pid, hostname })
-}
-
-/// Whether the holder's process runs, when it is on this host; `None` if that
-/// cannot be known (no hostname, another host).
-fn holder_alive(holder: &Holder<'_>, this_host: &str) -> Option<bool> {
-    if holder.hostname != Some(this_host) {
-        return None;
-    }
-    let pid = i32::try_from(holder.pid).ok().and_then(Pid::from_raw)?;
-    // EPERM means it exists but belongs to someone else: alive all the same.
-    Some(match test_kill_process(pid) {
-        Ok(()) => true,
-        Err(err) => err == rustix::io::Errno::PERM,
-    })
-}
-
 pub(crate) fn status(args: &StatusArgs) -> u8 {
+    // A path whose directory does not exist is an error here, not a free lock.
     let state = match probe(&args.path) {
         Ok(state) => state,
         Err(err) => return fail(&err, ERROR_EXIT),
     };
-    let this_host = gethostname::gethostname().to_string_lossy().into_owned();
-    let report = Report::new(&args.path, &state, &this_host);
+    let report = Report::new(&args.path, &state);
     if args.json {
         println!("{}", report.json());
     } else {
@@ -64,91 +34,84 @@ pub(crate) fn status(args: &StatusArgs) -> u8 {
 struct Report<'a> {
     path: &'a Path,
     state: &'static str,
-    content: Option<&'a str>,
-    holder: Option<Holder<'a>>,
-    this_host: Option<bool>,
-    alive: Option<bool>,
+    holder: Option<&'a Holder>,
 }
 
 impl<'a> Report<'a> {
-    fn new(path: &'a Path, state: &'a Probe, this_host: &str) -> Self {
-        let (name, content) = match state {
-            Probe::Held { holder } => ("held", holder.content.as_deref()),
-            Probe::Free { last_holder } => ("free", last_holder.content.as_deref()),
+    fn new(path: &'a Path, state: &'a Probe) -> Self {
+        let (name, holder) = match state {
+            Probe::Held { holder } if holder.shared => ("held shared", Some(holder)),
+            Probe::Held { holder } => ("held", Some(holder)),
+            Probe::Free { last_holder } => ("free", Some(last_holder)),
             _ => ("missing", None),
         };
-        let holder = content.and_then(parse_holder);
-        let on_this_host = holder
-            .as_ref()
-            .and_then(|h| h.hostname)
-            .map(|hostname| hostname == this_host);
-        let alive = holder.as_ref().and_then(|h| holder_alive(h, this_host));
         Self {
             path,
             state: name,
-            content,
             holder,
-            this_host: on_this_host,
-            alive,
         }
     }
 
+    fn content(&self) -> Option<&'a str> {
+        self.holder.and_then(|holder| holder.content.as_deref())
+    }
+
+    /// One line for a person; what came from the file (and the path) escaped.
     fn sentence(&self) -> String {
-        let path = self.path.display();
-        let who = match (&self.holder, self.content) {
-            (
-                Some(Holder {
-                    pid,
-                    hostname: Some(host),
-                }),
-                _,
-            ) => {
-                let running = match (self.this_host, self.alive) {
-                    (Some(true), Some(true)) => " (this host; the process is running)",
-                    (Some(true), _) => " (this host; no such process)",
-                    _ => "",
-                };
-                Some(format!("pid {pid} on {host}{running}"))
-            }
-            (
-                Some(Holder {
-                    pid,
-                    hostname: None,
-                }),
-                _,
-            ) => Some(format!("pid {pid}")),
-            (None, content) => content.map(str::to_owned),
-        };
-        match (self.state, who) {
+        let path = self.path.display().to_string();
+        let who = self.holder.and_then(|holder| {
+            let Some(named) = holder::describe(holder) else {
+                return holder.content.clone();
+            };
+            let running = match (self.state, holder.is_this_host(), holder.is_alive()) {
+                (_, Some(true), Some(true)) => " (this host; the process is running)",
+                // The recorded process is gone, yet the lock is held: by a
+                // process that inherited it, such as the command of a
+                // `lockfile run` that was killed.
+                ("held", Some(true), _) => {
+                    " (this host; that process is gone, and a process that inherited \
+                     its lock, such as its command, still holds it)"
+                }
+                (_, Some(true), _) => " (this host; no such process)",
+                _ => "",
+            };
+            Some(format!("{named}{running}"))
+        });
+        let sentence = match (self.state, who) {
             ("held", Some(who)) => format!("{path}: held by {who}"),
             ("held", None) => format!("{path}: held; the file does not say by whom"),
+            // Readers write nothing: the content is the last writer's.
+            ("held shared", Some(who)) => format!("{path}: held shared; last written by {who}"),
+            ("held shared", None) => format!("{path}: held shared"),
             ("free", Some(who)) => format!("{path}: free; last held by {who}"),
             ("free", None) => format!("{path}: free"),
             _ => format!("{path}: free; no such file"),
-        }
+        };
+        for_terminal(&sentence).into_owned()
     }
 
     fn json(&self) -> String {
         let text = |value: Option<&str>| value.map_or_else(|| "null".to_owned(), json_string);
         let flag = |value: Option<bool>| value.map_or_else(|| "null".to_owned(), |b| b.to_string());
-        let pid = self
-            .holder
-            .as_ref()
-            .map_or_else(|| "null".to_owned(), |h| h.pid.to_string());
+        let holder = self.holder;
+        let pid = holder
+            .and_then(Holder::pid)
+            .map_or_else(|| "null".to_owned(), |pid| pid.to_string());
         format!(
             "{{\"path\":{},\"state\":\"{}\",\"content\":{},\"pid\":{},\"hostname\":{},\"this_host\":{},\"pid_alive\":{}}}",
             json_string(&self.path.to_string_lossy()),
             self.state,
-            text(self.content),
+            text(self.content()),
             pid,
-            text(self.holder.as_ref().and_then(|h| h.hostname)),
-            flag(self.this_host),
-            flag(self.alive),
+            text(holder.and_then(Holder::hostname)),
+            flag(holder.and_then(Holder::is_this_host)),
+            flag(holder.and_then(Holder::is_alive)),
         )
     }
 }
 
-/// A JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+/// A JSON string literal (RFC 8259: quote, backslash and control characters
+/// escaped, and the characters `escape::for_terminal` escapes).
 fn json_string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -159,7 +122,9 @@ fn json_string(value: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
+            // Control and invisible formatting characters, as the sentence
+            // escapes them: valid JSON either way, and safe to print raw.
+            c if crate::escape::needs_escape(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -174,52 +139,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_default_shapes_only() {
-        assert_eq!(
-            parse_holder("42;web-1"),
-            Some(Holder {
-                pid: 42,
-                hostname: Some("web-1")
-            })
-        );
-        assert_eq!(
-            parse_holder("42"),
-            Some(Holder {
-                pid: 42,
-                hostname: None
-            })
-        );
-        assert_eq!(
-            parse_holder("42;a;b"),
-            Some(Holder {
-                pid: 42,
-                hostname: Some("a;b")
-            })
-        );
-        assert_eq!(parse_holder("deploy by ann"), None);
-        assert_eq!(parse_holder("-1;x"), None);
-    }
-
-    #[test]
     fn escapes_json_strings() {
         assert_eq!(
-            json_string("a\"b\\c\nd\u{1}é"),
-            "\"a\\\"b\\\\c\\nd\\u0001é\""
+            json_string("a\"b\\c\nd\u{1}é\u{202e}\u{7f}"),
+            "\"a\\\"b\\\\c\\nd\\u0001é\\u202e\\u007f\""
         );
-    }
-
-    #[test]
-    fn checks_liveness_only_on_this_host() {
-        let me = Holder {
-            pid: std::process::id(),
-            hostname: Some("here"),
-        };
-        assert_eq!(holder_alive(&me, "here"), Some(true));
-        assert_eq!(holder_alive(&me, "elsewhere"), None);
-        let nameless = Holder {
-            pid: std::process::id(),
-            hostname: None,
-        };
-        assert_eq!(holder_alive(&nameless, "here"), None);
     }
 }

@@ -1,32 +1,15 @@
 //! The real `lockfile` binary: exit codes, messages, signals, and interop with
 //! the library and util-linux flock(1) on the same files.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scoped_lockfile::{LockFile, Probe, probe};
-
-fn lockfile(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lockfile"));
-    command.args(args).stdin(Stdio::null());
-    command
-}
-
-fn output(args: &[&str]) -> Output {
-    lockfile(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn hostname() -> String {
-    text(&Command::new("uname").arg("-n").output().unwrap().stdout)
-        .trim()
-        .to_owned()
-}
+use support::{flock_n, flock_n_as, have, hostname, lockfile, output, text};
 
 /// `lockfile run PATH -- sh -c SCRIPT`, started; its stdout comes back line by line.
 fn spawn_run(path: &Path, script: &str) -> (Child, BufReader<ChildStdout>) {
@@ -43,17 +26,6 @@ fn read_line(reader: &mut BufReader<ChildStdout>) -> String {
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     line
-}
-
-fn flock_n(path: &Path) -> i32 {
-    Command::new("flock")
-        .arg("-n")
-        .arg(path)
-        .arg("true")
-        .status()
-        .unwrap()
-        .code()
-        .unwrap()
 }
 
 #[test]
@@ -263,12 +235,19 @@ fn bad_usage_exits_2_with_one_error_line_and_takes_no_lock() {
     let p = path.to_str().unwrap();
     for args in [
         vec!["run", "--timeout", "5 parsecs", p, "--", "true"],
-        vec!["run", "--timeout", "5", p, "--", "true"],
-        vec!["run", p, "true"],
+        vec!["run", "--timeout", "abc", p, "true"],
+        vec!["run", "-w", "-1", p, "true"],
+        vec!["run", "-w", "", p, "true"],
+        vec!["run", "-E", "256", p, "true"],
+        vec!["run", "-E", "x", p, "true"],
+        vec!["run", "-E", "-1", p, "true"],
         vec!["run", p, "--"],
         vec!["run", p],
+        vec!["run", "-c", "true", p, "echo", "both"],
+        vec!["run", "-q", "-v", p, "true"],
         vec!["run", "--bogus", p, "--", "true"],
         vec!["run", "--timeout", "1s", "--no-wait", p, "--", "true"],
+        vec!["run", "-n", "-w", "1", p, "true"],
         vec!["status"],
         vec!["frobnicate"],
     ] {
@@ -300,39 +279,41 @@ fn a_command_that_cannot_start_is_127_and_the_lock_is_released() {
 }
 
 #[test]
-fn a_command_killed_by_a_signal_exits_128_plus_the_signal() {
+fn the_command_inherits_the_lock_descriptor_unless_close() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("killed.lock");
-    let out = output(&[
-        "run",
-        path.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "kill -9 $$",
-    ]);
-    assert_eq!(out.status.code(), Some(128 + 9));
-    LockFile::new(&path).unwrap();
+    let path = dir.path().join("fd.lock");
+    let p = path.to_str().unwrap();
+    let descriptors = "for fd in /proc/$$/fd/*; do readlink \"$fd\"; done; true";
+    let out = output(&["run", p, "--", "sh", "-c", descriptors]);
+    assert!(out.status.success());
+    let lines = text(&out.stdout);
+    assert_eq!(lines.lines().filter(|l| *l == p).count(), 1, "{lines}");
+    for close in ["-o", "--close"] {
+        let out = output(&["run", close, p, "--", "sh", "-c", descriptors]);
+        assert!(out.status.success());
+        assert!(!text(&out.stdout).contains(p), "{}", text(&out.stdout));
+    }
 }
 
 #[test]
-fn the_command_does_not_inherit_the_lock_descriptor() {
+fn the_command_may_come_without_dashes_or_as_a_shell_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fd.lock");
-    let out = output(&[
-        "run",
-        path.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "ls -l /proc/$$/fd",
-    ]);
-    assert!(out.status.success());
-    assert!(
-        !text(&out.stdout).contains("fd.lock"),
-        "{}",
-        text(&out.stdout)
-    );
+    let path = dir.path().join("forms.lock");
+    let p = path.to_str().unwrap();
+    // Everything after the first word of COMMAND is the command's, -n included.
+    let out = output(&["run", p, "echo", "-n", "x", "--", "-v"]);
+    assert_eq!(text(&out.stdout), "x -- -v");
+    let out = lockfile(&["run", p, "-c", "echo \"$0\" $((6 * 7)); exit 4"])
+        .env("SHELL", "/bin/sh")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(text(&out.stdout), "/bin/sh 42\n");
+    let out = lockfile(&["run", "--command", "echo $0", p])
+        .env_remove("SHELL")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "/bin/sh\n");
 }
 
 #[test]
@@ -361,4 +342,184 @@ fn stop_signals_are_forwarded_and_the_lock_outlives_the_command() {
         assert_eq!(status.code(), Some(7), "{signal}");
         assert!(matches!(probe(&path).unwrap(), Probe::Free { .. }));
     }
+}
+
+#[test]
+fn flock_spellings_mean_what_they_mean_to_flock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spell.lock");
+    let p = path.to_str().unwrap();
+    let _held = LockFile::with_content_template(&path, "4242;web-1").unwrap();
+    for no_wait in ["-n", "--nonblock", "--no-wait", "--nonblocking", "--nb"] {
+        assert_eq!(
+            output(&["run", no_wait, p, "true"]).status.code(),
+            Some(1),
+            "{no_wait}"
+        );
+    }
+    assert_eq!(
+        output(&["run", "-n", "-E", "75", p, "true"]).status.code(),
+        Some(75)
+    );
+    assert_eq!(output(&["run", "-nE75", p, "true"]).status.code(), Some(75));
+    // Bare seconds with a fraction, as flock(1) and timeout(1) take them.
+    for timeout in [["-w", "0.3"], ["--timeout", "0.3"], ["--wait", "300ms"]] {
+        let started = Instant::now();
+        let out = output(&["run", timeout[0], timeout[1], p, "true"]);
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{timeout:?}");
+        assert!(took >= Duration::from_millis(300), "{timeout:?}: {took:?}");
+        assert!(took < Duration::from_secs(10), "{timeout:?}: {took:?}");
+    }
+}
+
+#[test]
+fn quiet_conflicts_print_nothing_and_verbose_says_for_whom_it_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cron.lock");
+    let p = path.to_str().unwrap();
+    let held = LockFile::with_content_template(&path, "4242;web-1").unwrap();
+    for args in [
+        vec!["run", "-n", "-q", "-E", "0", p, "true"],
+        vec!["run", "--quiet", "-w", "0.1", p, "true"],
+    ] {
+        let out = output(&args);
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+    assert_eq!(
+        output(&["run", "-nq", "-E0", p, "true"]).status.code(),
+        Some(0)
+    );
+
+    let run = lockfile(&["run", "-v", p, "--", "echo", "ran"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    held.close().unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "ran\n");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "lockfile: waiting for '{p}', held by pid 4242 on web-1\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("lockfile: locked '{p}' after ")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn status_escapes_what_would_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planted\u{1b}[2J.lock");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, " \u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}x\n").unwrap();
+    let out = output(&["status", p]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert_eq!(
+        stdout,
+        format!(
+            "{}/planted\\x1b[2J.lock: free; last held by \\x1b]0;pwned\\x07\\x1b[2J\\u{{202e}}x\n",
+            dir.path().display()
+        )
+    );
+    // JSON escapes them its own way, as JSON.
+    let json = text(&output(&["status", "--json", p]).stdout);
+    assert!(
+        json.contains(r#""content":"\u001b]0;pwned\u0007\u001b[2J\u202ex""#),
+        "{json}"
+    );
+}
+
+#[test]
+fn status_of_a_path_in_a_missing_directory_is_an_error_naming_it() {
+    let out = output(&["status", "/no/such/dir/x.lock"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("lockfile: '/no/such/dir/x.lock': No such file or directory"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let under_a_file = file.join("x.lock");
+    let out = output(&["status", under_a_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    // A relative name in the current directory is fine.
+    let out = lockfile(&["status", "none.lock"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "none.lock: free; no such file\n");
+}
+
+#[test]
+fn run_shared_lets_readers_run_together_and_keeps_writers_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.lock");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, " 7;last-writer\n").unwrap();
+    let reader = |p: &str| {
+        lockfile(&["run", "-s", p, "sh", "-c", "echo locked; cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = reader(p);
+    let mut first_out = BufReader::new(first.stdout.take().unwrap());
+    assert_eq!(read_line(&mut first_out), "locked\n");
+    let mut second = reader(p);
+    let mut second_out = BufReader::new(second.stdout.take().unwrap());
+    assert_eq!(
+        read_line(&mut second_out),
+        "locked\n",
+        "readers must coexist"
+    );
+    // Readers write nothing; a writer is told readers hold it.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), " 7;last-writer\n");
+    let out = output(&["run", "-n", p, "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("lockfile: Couldn't lock '{p}': held shared\n")
+    );
+    let out = output(&["status", p]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{p}: held shared; last written by pid 7 on last-writer\n")
+    );
+    if have("flock", "--version") {
+        assert_eq!(
+            flock_n_as(&path, "-s"),
+            0,
+            "flock -s refused beside our readers"
+        );
+        assert_eq!(
+            flock_n_as(&path, "-x"),
+            1,
+            "flock -x got the lock beside our readers"
+        );
+    }
+    for mut reader in [first, second] {
+        drop(reader.stdin.take());
+        assert!(reader.wait().unwrap().success());
+    }
+    assert_eq!(output(&["run", "-n", p, "true"]).status.code(), Some(0));
 }

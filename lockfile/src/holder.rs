@@ -66,9 +66,15 @@ impl Holder {
     /// use scoped_lockfile::Holder;
     /// assert_eq!(Holder::new(Some("4242".into())).pid(), Some(4242));
     /// assert_eq!(Holder::new(Some("deploy by ann".into())).pid(), None);
+    /// assert_eq!(Holder::new(Some("+42".into())).pid(), None);
     /// ```
     pub fn pid(&self) -> Option<u32> {
-        self.split()?.0.parse().ok()
+        let pid = self.split()?.0;
+        // Digits only: `parse` would also take "+42".
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        pid.parse().ok()
     }
 
     /// The host name, when the content is `<pid>;<hostname>`.
@@ -79,9 +85,8 @@ impl Holder {
     /// assert_eq!(Holder::new(Some("7".into())).hostname(), None);
     /// ```
     pub fn hostname(&self) -> Option<&str> {
-        let (pid, hostname) = self.split()?;
-        pid.parse::<u32>().ok()?;
-        hostname.filter(|hostname| !hostname.is_empty())
+        self.pid()?;
+        self.split()?.1.filter(|hostname| !hostname.is_empty())
     }
 
     /// Whether the holder is on this host; `None` when the content names no host.

@@ -80,7 +80,7 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
         {
-            std::fs::metadata(parent).map_err(|err| LockError::io(parent, err))?;
+            std::fs::metadata(parent).map_err(|err| LockError::io(path, err))?;
         }
         return Ok(Probe::Missing);
     };

@@ -1,0 +1,450 @@
+//! `lockfile flock`, and `lockfile` invoked as `flock`: util-linux flock(1)'s
+//! interface and behaviour, exit codes and stdout included, for systems that
+//! have no flock(1).
+//!
+//! It does not use the library's `LockFile`: it never writes into the file
+//! (flock(1) users lock their own data files, and the bytes are theirs), it
+//! follows symlinks and locks directories and devices, as flock(1) does.
+//! What it adds goes to stderr only: with `--verbose`, a conflict names the
+//! holder when the file says who it is (zc.lockfile's ` <pid>;<host>`), and a
+//! FIFO is refused where flock(1) would hang.
+
+mod args;
+mod number;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use args::{Options, Request, Usage};
+
+use crate::escape::for_terminal;
+use crate::holder;
+use crate::sys::{self, Ended, Fd, Kind, Locked, Opened, Refused, Wait};
+use scoped_lockfile::Holder;
+
+/// sysexits(3) codes, as flock(1) uses them.
+const EX_USAGE: u8 = 64;
+const EX_DATAERR: u8 = 65;
+const EX_NOINPUT: u8 = 66;
+const EX_OSERR: u8 = 71;
+
+/// Whether a program invoked by this name is flock(1) (`flock -> lockfile`).
+pub(crate) fn is_flock_name(argv0: &OsStr) -> bool {
+    Path::new(argv0).file_name() == Some(OsStr::new("flock"))
+}
+
+/// Runs flock(1) on `args` (after the program name), as `name` (`flock` or
+/// `lockfile flock`, for messages); the exit status, unless it ran a command
+/// in its place (`-F`).
+pub(crate) fn main(args: &[OsString], name: &str) -> u8 {
+    let flock = Flock {
+        name,
+        stdout: Stdout::new(),
+    };
+    let code = flock.run(args);
+    flock.stdout.flush();
+    code
+}
+
+struct Flock<'a> {
+    name: &'a str,
+    stdout: Stdout,
+}
+
+/// The lock's descriptor: a file we opened, or one we were given by number.
+enum Target {
+    File {
+        path: OsString,
+        opened: Opened,
+        read_write: bool,
+    },
+    Number(i32, Fd<'static>),
+}
+
+impl Target {
+    fn fd(&self) -> Fd<'_> {
+        match self {
+            Self::File { opened, .. } => sys::fd_of(&opened.file),
+            Self::Number(_, fd) => *fd,
+        }
+    }
+
+    /// How flock(1) names it in messages: the path as given, or the number.
+    fn shown(&self) -> String {
+        match self {
+            Self::File { path, .. } => path.to_string_lossy().into_owned(),
+            Self::Number(number, _) => number.to_string(),
+        }
+    }
+}
+
+impl Flock<'_> {
+    fn run(&self, args: &[OsString]) -> u8 {
+        if args.is_empty() {
+            return self.usage(&Usage {
+                message: Some("not enough arguments".to_owned()),
+                try_help: true,
+            });
+        }
+        let (options, operands) = match args::parse(args) {
+            Ok(Request::Lock(options, operands)) => (options, operands),
+            Ok(Request::Help) => {
+                Stdout::print_now(&help(self.name));
+                return 0;
+            }
+            Ok(Request::Version) => {
+                Stdout::print_now(&format!(
+                    "{} (scoped-lockfile-cli {}; util-linux flock(1) compatible)\n",
+                    self.name,
+                    env!("CARGO_PKG_VERSION")
+                ));
+                return 0;
+            }
+            Err(usage) => return self.usage(&usage),
+        };
+        if options.no_fork && options.close {
+            return self.usage(&Usage {
+                message: Some("the --no-fork and --close options are incompatible".to_owned()),
+                try_help: true,
+            });
+        }
+        let (target, command) = match self.target(&operands) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let Ok(wait) = wait(&options) else {
+            return self.fail(&"cannot set up timer: Invalid argument", EX_OSERR);
+        };
+        let started = Instant::now();
+        let target = match self.lock(target, &options, wait) {
+            Ok(target) => target,
+            Err(code) => return code,
+        };
+        if options.verbose {
+            let took = started.elapsed();
+            self.stdout.print(&format!(
+                "flock: getting lock took {}.{:06} seconds\n",
+                took.as_secs(),
+                took.subsec_micros()
+            ));
+        }
+        match command {
+            Some(command) => self.run_command(&target, &command, &options),
+            None => 0,
+        }
+    }
+
+    /// The file or descriptor to lock, and the command if there is one.
+    fn target(&self, operands: &[OsString]) -> Result<(Target, Option<Vec<OsString>>), u8> {
+        match operands {
+            [] => Err(self.usage(&Usage {
+                message: Some("requires file descriptor, file or directory".to_owned()),
+                try_help: false,
+            })),
+            [number] => {
+                let text = number.to_string_lossy();
+                let Some(number) = number::parse_c_int(&text) else {
+                    return Err(self.usage(&Usage {
+                        message: Some(format!("bad file descriptor: '{text}'")),
+                        try_help: false,
+                    }));
+                };
+                match sys::descriptor(number) {
+                    Some(fd) => Ok((Target::Number(number, fd), None)),
+                    // What flock(2) would say about it.
+                    None => Err(self.fail(&format!("{number}: Bad file descriptor"), EX_DATAERR)),
+                }
+            }
+            [path, rest @ ..] => {
+                let command = if rest[0] == "-c" || rest[0] == "--command" {
+                    let [_, script] = rest else {
+                        return Err(self.usage(&Usage {
+                            message: Some(format!(
+                                "{} requires exactly one command argument",
+                                rest[0].to_string_lossy()
+                            )),
+                            try_help: false,
+                        }));
+                    };
+                    vec![shell(), OsString::from("-c"), script.clone()]
+                } else {
+                    rest.to_vec()
+                };
+                let opened = self.open(path, false)?;
+                let target = Target::File {
+                    path: path.clone(),
+                    opened,
+                    read_write: false,
+                };
+                Ok((target, Some(command)))
+            }
+        }
+    }
+
+    fn open(&self, path: &OsStr, read_write: bool) -> Result<Opened, u8> {
+        let shown = path.to_string_lossy();
+        sys::open_like_flock(Path::new(path), read_write).map_err(|refused| match refused {
+            Refused::Io(err) => self.fail(
+                &format!("cannot open lock file {shown}: {}", strerror(&err)),
+                sys::open_failure_status(&err),
+            ),
+            Refused::Fifo => self.fail(
+                &format!(
+                    "cannot open lock file {shown}: it is a FIFO; flock(1) would wait until \
+                     something opens it for writing, this refuses it instead"
+                ),
+                EX_NOINPUT,
+            ),
+        })
+    }
+
+    /// Locks as the options say, reopening read-write where NFS refuses a
+    /// lock on a read-only descriptor, as flock(1) does.
+    fn lock(&self, mut target: Target, options: &Options, wait: Wait) -> Result<Target, u8> {
+        loop {
+            match sys::lock(target.fd(), options.kind, wait) {
+                Ok(Locked::Yes) => return Ok(target),
+                Ok(Locked::Busy) => {
+                    if options.verbose {
+                        self.say(&format!("failed to get lock{}", held_by(&target)));
+                    }
+                    return Err(options.conflict_exit_code);
+                }
+                Ok(Locked::TimedOut) => {
+                    if options.verbose {
+                        self.say(&format!(
+                            "timeout while waiting to get lock{}",
+                            held_by(&target)
+                        ));
+                    }
+                    return Err(options.conflict_exit_code);
+                }
+                Err(err) => {
+                    if let Target::File {
+                        path,
+                        read_write: false,
+                        ..
+                    } = &target
+                        && sys::is_read_only_refusal(&err)
+                        && options.kind != Kind::Shared
+                        && sys::may_read_and_write(Path::new(path))
+                    {
+                        let path = path.clone();
+                        let opened = self.open(&path, true)?;
+                        target = Target::File {
+                            path,
+                            opened,
+                            read_write: true,
+                        };
+                        continue;
+                    }
+                    return Err(self.fail(
+                        &format!("{}: {}", target.shown(), strerror(&err)),
+                        sys::lock_failure_status(&err),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn run_command(&self, target: &Target, argv: &[OsString], options: &Options) -> u8 {
+        let (program, arguments) = argv.split_first().expect("a command has a name");
+        if options.verbose {
+            self.stdout
+                .print(&format!("flock: executing {}\n", program.to_string_lossy()));
+        }
+        // The command holds the lock too, unless -o: then it is closed for it.
+        if let Err(err) = sys::set_inheritable(target.fd(), !options.close) {
+            return self.fail(&strerror(&err), EX_OSERR);
+        }
+        let mut command = Command::new(program);
+        command.args(arguments);
+        if options.no_fork {
+            // flock(1)'s stdout buffer is lost in its exec unless it went out
+            // already, on a terminal: the same here.
+            self.stdout.discard();
+            let err = sys::exec(&mut command);
+            return self.fail(
+                &format!(
+                    "failed to execute {}: {}",
+                    program.to_string_lossy(),
+                    strerror(&err)
+                ),
+                sys::exec_failure_status(&err),
+            );
+        }
+        let status = command.spawn().and_then(|mut child| child.wait());
+        match status.map(sys::ended) {
+            Ok(Ended::Code(code)) => u8::try_from(code & 0xff).unwrap_or(u8::MAX),
+            // flock(1) reports the signal; it does not die by it.
+            Ok(Ended::Signal(signal)) => u8::try_from(128 + signal).unwrap_or(u8::MAX),
+            Err(err) => self.fail(
+                &format!(
+                    "failed to execute {}: {}",
+                    program.to_string_lossy(),
+                    strerror(&err)
+                ),
+                sys::exec_failure_status(&err),
+            ),
+        }
+    }
+
+    fn usage(&self, usage: &Usage) -> u8 {
+        if let Some(message) = &usage.message {
+            self.say(message);
+        }
+        if usage.try_help {
+            eprintln!("Try '{} --help' for more information.", self.name);
+        }
+        EX_USAGE
+    }
+
+    fn fail(&self, message: &dyn Display, code: u8) -> u8 {
+        self.say(message);
+        code
+    }
+
+    fn say(&self, message: &dyn Display) {
+        eprintln!("{}: {}", self.name, for_terminal(&message.to_string()));
+    }
+}
+
+/// How long to wait: `-n`, or `-w` as flock(1) reads it (whole microseconds;
+/// none at all is `-n`); `Err` for what its timer refuses (negative, infinite).
+fn wait(options: &Options) -> Result<Wait, ()> {
+    if options.nonblock {
+        return Ok(Wait::Not);
+    }
+    let Some(seconds) = options.timeout else {
+        return Ok(Wait::Forever);
+    };
+    let whole = seconds.trunc();
+    let micros = ((seconds - whole) * 1e6).trunc();
+    // NaN fails every comparison, so it lands here too.
+    if !(whole >= 0.0 && micros >= 0.0 && whole < 9.2e18) {
+        return Err(());
+    }
+    if whole == 0.0 && micros == 0.0 {
+        return Ok(Wait::Not);
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let timeout = Duration::from_secs(whole as u64) + Duration::from_micros(micros as u64);
+    Ok(match Instant::now().checked_add(timeout) {
+        Some(deadline) => Wait::Until(deadline),
+        None => Wait::Forever,
+    })
+}
+
+/// ": held by pid 42 on web-1" when the file says so, zc.lockfile-style.
+fn held_by(target: &Target) -> String {
+    let fd = target.fd();
+    if !sys::is_regular(fd) {
+        return String::new();
+    }
+    let content = sys::read_start(fd).unwrap_or_default();
+    match holder::describe(&Holder::new(Some(content.trim().to_owned()))) {
+        Some(holder) => format!(": held by {holder}"),
+        None => String::new(),
+    }
+}
+
+/// The shell for `-c`: `$SHELL`, or `/bin/sh` if it is unset or empty.
+fn shell() -> OsString {
+    std::env::var_os("SHELL")
+        .filter(|shell| !shell.is_empty())
+        .unwrap_or_else(|| OsString::from("/bin/sh"))
+}
+
+/// The C library's text for an error, as flock(1) prints it (no "(os error N)").
+fn strerror(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// flock(1)'s stdout: only `--verbose` lines (and help). Like its stdio, lines
+/// go out at once to a terminal, and otherwise at exit, after the command's
+/// own output; so the bytes are the same as flock(1)'s.
+struct Stdout {
+    terminal: bool,
+    held: std::cell::RefCell<String>,
+}
+
+impl Stdout {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stdout().is_terminal(),
+            held: std::cell::RefCell::default(),
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if self.terminal {
+            Self::print_now(text);
+        } else {
+            self.held.borrow_mut().push_str(text);
+        }
+    }
+
+    fn print_now(text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    fn discard(&self) {
+        self.held.borrow_mut().clear();
+    }
+
+    fn flush(&self) {
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        if !held.is_empty() {
+            Self::print_now(&held);
+        }
+    }
+}
+
+fn help(name: &str) -> String {
+    format!(
+        "\
+Usage:
+ {name} [options] <file>|<directory> <command> [<argument>...]
+ {name} [options] <file>|<directory> -c <command>
+ {name} [options] <file descriptor number>
+
+Manage file locks from shell scripts: util-linux flock(1), as provided by
+lockfile (scoped-lockfile-cli). Same options, exit codes and output; it never
+writes into the file.
+
+Options:
+ -s, --shared             get a shared lock
+ -x, --exclusive          get an exclusive lock (default)
+ -u, --unlock             remove a lock
+ -n, --nb, --nonblocking  fail rather than wait
+ -w, --timeout <secs>     wait for a limited amount of time
+     --wait <secs>        same as --timeout
+ -E, --conflict-exit-code <number>  exit code after conflict or timeout
+ -o, --close              close file descriptor before running command
+ -c, --command <command>  run a single command string through the shell
+ -F, --no-fork            execute command without forking
+     --verbose            increase verbosity; a conflict names the holder
+                          when the file says who it is (zc.lockfile style)
+
+ -h, --help               display this help
+ -V, --version            display version
+
+Exit status: the command's, or 128+N if signal N ended it; 1 (or -E) on a
+conflict or timeout; 64 bad usage, 65 flock(2) failed, 66 cannot open the file
+(also: a FIFO, which flock(1) would wait on), 69 cannot run the command,
+71 out of resources or a bad timeout, 73 read-only or full file system.
+
+For more details see flock(1) and lockfile-cli/README.md.
+"
+    )
+}

@@ -1,0 +1,137 @@
+//! The only calls that need `unsafe`: signal dispositions and masks, signalling
+//! one thread, and borrowing a descriptor by number. Everything else in the
+//! platform module goes through rustix, signal-hook and std, which are safe.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::ptr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A descriptor number this process has open, e.g. `9` in `flock 9`, borrowed
+/// for the rest of the process; `None` if no descriptor of that number is open.
+pub(crate) fn open_descriptor(raw: RawFd) -> Option<BorrowedFd<'static>> {
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: F_GETFD reads the flags of descriptor `raw` if it is open; it
+    // touches no memory of ours.
+    let open = unsafe { libc::fcntl(raw, libc::F_GETFD) } != -1;
+    // SAFETY: `raw` is open (just checked) and was opened by whoever started us,
+    // not by this program, which never closes a descriptor it did not open
+    // itself: it stays open until the process ends, so a 'static borrow cannot
+    // outlive it.
+    open.then(|| unsafe { BorrowedFd::borrow_raw(raw) })
+}
+
+/// A signal's disposition as it was before we changed it, to put back.
+pub(crate) struct SavedAction {
+    signal: i32,
+    action: libc::sigaction,
+}
+
+impl SavedAction {
+    /// Puts the disposition back as it was.
+    pub(crate) fn restore(self) {
+        // SAFETY: `action` is what sigaction(2) gave us for this signal, so it is
+        // a valid disposition for it; the old action is not asked for.
+        unsafe { libc::sigaction(self.signal, &raw const self.action, ptr::null_mut()) };
+    }
+}
+
+extern "C" fn do_nothing(_: libc::c_int) {}
+
+/// Catches `signal` with a handler that does nothing, without `SA_RESTART`: a
+/// blocking call the signal lands in, such as flock(2), fails with `EINTR`
+/// instead of carrying on. That is how a timed wait is interrupted.
+pub(crate) fn interrupt_with(signal: i32) -> io::Result<SavedAction> {
+    set_action(signal, do_nothing as *const () as libc::sighandler_t)
+}
+
+/// Gives `signal` its default action (ending, stopping or ignored), replacing
+/// any handler, e.g. signal-hook's, until the saved action is restored.
+pub(crate) fn default_action(signal: i32) -> io::Result<SavedAction> {
+    set_action(signal, libc::SIG_DFL)
+}
+
+fn set_action(signal: i32, handler: libc::sighandler_t) -> io::Result<SavedAction> {
+    // SAFETY: an all-zero sigaction is valid: no flags, an empty mask, and the
+    // handler set just below, before use.
+    let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+    action.sa_sigaction = handler;
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: both pointers are valid for the call; the handler is SIG_DFL or
+    // `do_nothing`, which is async-signal-safe (it does nothing).
+    let failed = unsafe { libc::sigaction(signal, &raw const action, old.as_mut_ptr()) } != 0;
+    if failed {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(SavedAction {
+        signal,
+        // SAFETY: sigaction(2) succeeded, so it filled in the old action.
+        action: unsafe { old.assume_init() },
+    })
+}
+
+/// Blocks (`true`) or unblocks `signal` for the calling thread only, and says
+/// whether it was blocked before.
+pub(crate) fn block_in_this_thread(signal: i32, block: bool) -> io::Result<bool> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    let how = if block {
+        libc::SIG_BLOCK
+    } else {
+        libc::SIG_UNBLOCK
+    };
+    // SAFETY: the sets are initialised by sigemptyset before being read, and
+    // every pointer is valid for the calls.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), signal);
+        let err = libc::pthread_sigmask(how, set.as_ptr(), old.as_mut_ptr());
+        if err != 0 {
+            return Err(io::Error::from_raw_os_error(err));
+        }
+        Ok(libc::sigismember(old.as_ptr(), signal) == 1)
+    }
+}
+
+/// Lets other threads send a signal to one thread while it runs a closure
+/// ([`ThreadSignaller::while_running`]): signalling a thread that has exited
+/// would be undefined behaviour, so sending does nothing once the closure ends.
+#[derive(Clone)]
+pub(crate) struct ThreadSignaller {
+    target: Arc<Mutex<Option<libc::pthread_t>>>,
+}
+
+impl ThreadSignaller {
+    /// Runs `body` on this thread, handing it a signaller for this thread.
+    pub(crate) fn while_running<R>(body: impl FnOnce(&Self) -> R) -> R {
+        /// Clears the target however `body` ends, returning or unwinding.
+        struct Clear(Arc<Mutex<Option<libc::pthread_t>>>);
+        impl Drop for Clear {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            }
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        let signaller = Self {
+            target: Arc::new(Mutex::new(Some(me))),
+        };
+        let _clear = Clear(Arc::clone(&signaller.target));
+        body(&signaller)
+    }
+
+    /// Sends `signal` to the thread, unless its closure has ended.
+    pub(crate) fn send(&self, signal: i32) {
+        let target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(thread) = *target {
+            // SAFETY: the thread is alive: `while_running` is still on its stack,
+            // and clears `target` under this same lock before returning.
+            unsafe { libc::pthread_kill(thread, signal) };
+        }
+    }
+}

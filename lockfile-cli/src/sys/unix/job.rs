@@ -1,0 +1,87 @@
+//! The command as a job: its process (group), who has the terminal, and what
+//! to do when it stops.
+
+use rustix::process::{Pid, Signal, getpgid, kill_process, kill_process_group};
+
+use super::signals;
+use super::terminal::Terminal;
+
+/// A running command, as the signal thread and the waiting thread see it.
+pub(crate) struct Job {
+    pub(crate) pid: Pid,
+    /// Whether the command leads a process group of its own (its pid); if
+    /// not, it is in ours and gets our group's signals directly.
+    pub(crate) own_group: bool,
+    pub(crate) our_group: Pid,
+    /// Our controlling terminal, if the command may be handed its foreground.
+    pub(crate) terminal: Option<Terminal>,
+}
+
+impl Job {
+    /// Sends `signal` to the command: to its whole group when it has one of
+    /// its own, as the terminal or a `kill` of our group would have, else to
+    /// its process alone. Only called while the command is unreaped, so
+    /// neither id can have been reused.
+    pub(crate) fn signal(&self, signal: i32) {
+        let Some(signal) = Signal::from_named_raw(signal) else {
+            return;
+        };
+        // It may have exited a moment ago: nothing to do then.
+        let _ = if self.own_group {
+            kill_process_group(self.pid, signal)
+        } else {
+            kill_process(self.pid, signal)
+        };
+    }
+
+    /// Whether `sender` is the command or, when it has its own group, any
+    /// process in it: what it sends us is not passed back to it.
+    pub(crate) fn sent_by_command(&self, sender: i32) -> bool {
+        let Some(sender) = Pid::from_raw(sender) else {
+            return false;
+        };
+        sender == self.pid || (self.own_group && getpgid(Some(sender)) == Ok(self.pid))
+    }
+
+    /// Gives the command the terminal's foreground if our group has it.
+    pub(crate) fn hand_terminal_over(&self) {
+        if let Some(terminal) = &self.terminal
+            && terminal.foreground() == Some(self.our_group)
+        {
+            terminal.give_to(self.pid);
+        }
+    }
+
+    /// Takes the terminal's foreground back for our group if the command's has it.
+    pub(crate) fn take_terminal_back(&self) {
+        if let Some(terminal) = &self.terminal
+            && terminal.foreground() == Some(self.pid)
+        {
+            terminal.give_to(self.our_group);
+        }
+    }
+
+    /// The command was stopped by `signal`. A command that touched the
+    /// terminal before it was handed the foreground (SIGTTIN, SIGTTOU) is
+    /// handed it and continued; any other stop is the job's: take the terminal
+    /// back and stop ourselves alike, so the shell sees the job stopped. On
+    /// SIGCONT (`fg`, `bg`), the signal thread continues the command.
+    pub(crate) fn stopped(&self, signal: i32) {
+        if let Some(terminal) = &self.terminal
+            && matches!(signal, libc::SIGTTIN | libc::SIGTTOU)
+        {
+            let foreground = terminal.foreground();
+            if foreground == Some(self.our_group) {
+                terminal.give_to(self.pid);
+                self.signal(libc::SIGCONT);
+                return;
+            }
+            if foreground == Some(self.pid) {
+                self.signal(libc::SIGCONT);
+                return;
+            }
+        }
+        self.take_terminal_back();
+        signals::stop_like(signal);
+    }
+}
