@@ -207,12 +207,13 @@ fn handover_by_hand(cluster: &Cluster) -> Vec<u64> {
 
 // --------------------------------------------------------------- processes
 
-/// `etcdctl lock NAME -- COMMAND`, a process per lock, timed from outside
-/// (uncontended) and by the commands' own `$EPOCHREALTIME` stamps (hand-over:
-/// the first command's last stamp to the second command's first).
+/// `etcdctl lock NAME -- COMMAND` and `lockfile run --etcd ... NAME --
+/// COMMAND`, a process per lock, timed from outside (uncontended) and by the
+/// commands' own `$EPOCHREALTIME` stamps (hand-over: the first command's last
+/// stamp to the second command's first).
 fn processes(cluster: &Cluster) {
     println!(
-        "\nwhole processes: `etcdctl lock NAME -- COMMAND` (ratio to `etcdctl endpoint health`: start, connect, one request)"
+        "\nwhole processes (ratio to `etcdctl lock`; `etcdctl endpoint health` = start, connect, one request)"
     );
     header();
     let endpoints = cluster.endpoints_arg();
@@ -224,31 +225,74 @@ fn processes(cluster: &Cluster) {
             .args(args);
         command
     };
-    let mut start_up: Vec<u64> = (0..PROCESS_RUNS)
-        .map(|_| wall(&mut etcdctl(&["endpoint", "health"])))
-        .collect();
-    let floor = row("`etcdctl endpoint health`", &mut start_up, None);
-    let mut locks: Vec<u64> = (0..PROCESS_RUNS)
-        .map(|_| wall(&mut etcdctl(&["lock", "bench-etcdctl", "--", "true"])))
-        .collect();
-    row("`etcdctl lock NAME -- true`", &mut locks, Some(floor));
+    // Built by `cargo build --release -p scoped-lockfile-cli`, if it was.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/");
+    let lockfile_bin = target.join("release/lockfile");
+    let lockfile = |args: &[&str]| {
+        let mut command = Command::new(&lockfile_bin);
+        command.args(["run", "--etcd", &endpoints]).args(args);
+        command
+    };
+    let walls = |mut command: Box<dyn FnMut() -> Command>| -> Vec<u64> {
+        (0..PROCESS_RUNS).map(|_| wall(&mut command())).collect()
+    };
+    let mut start_up = walls(Box::new(|| etcdctl(&["endpoint", "health"])));
+    let mut etcdctl_locks = walls(Box::new(|| {
+        etcdctl(&["lock", "bench-etcdctl", "--", "true"])
+    }));
+    let base = Summary::of(&mut etcdctl_locks.clone());
+    row("`etcdctl endpoint health`", &mut start_up, Some(base));
+    row("`etcdctl lock NAME -- true`", &mut etcdctl_locks, None);
+    let ours = lockfile_bin.exists();
+    if ours {
+        let mut runs = walls(Box::new(|| lockfile(&["bench-lockfile", "--", "true"])));
+        row(
+            "`lockfile run --etcd ... NAME -- true`",
+            &mut runs,
+            Some(base),
+        );
+    }
 
     let stamped = "echo start $EPOCHREALTIME; sleep 0.2; echo end $EPOCHREALTIME";
-    let mut handovers: Vec<u64> = (0..PROCESS_RUNS / 2)
+    let mut etcdctl_handovers = handovers_of(&|| {
+        etcdctl(&[
+            "lock",
+            "bench-etcdctl-handover",
+            "--",
+            "bash",
+            "-c",
+            stamped,
+        ])
+    });
+    let base = row(
+        "`etcdctl lock` hand-over, command to command",
+        &mut etcdctl_handovers,
+        None,
+    );
+    if ours {
+        let mut handovers =
+            handovers_of(&|| lockfile(&["bench-lockfile-handover", "--", "bash", "-c", stamped]));
+        row(
+            "`lockfile run --etcd` hand-over, command to command",
+            &mut handovers,
+            Some(base),
+        );
+    } else {
+        println!(
+            "(`lockfile run --etcd` skipped: build {} with `cargo build --release -p scoped-lockfile-cli`)",
+            lockfile_bin.display()
+        );
+    }
+}
+
+/// Hand-overs between two processes `command()` makes, each running the
+/// stamped script: the first holds, the second queues behind it.
+fn handovers_of(command: &dyn Fn() -> Command) -> Vec<u64> {
+    (0..PROCESS_RUNS / 2)
         .map(|_| {
-            let spawn = || {
-                etcdctl(&[
-                    "lock",
-                    "bench-etcdctl-handover",
-                    "--",
-                    "bash",
-                    "-c",
-                    stamped,
-                ])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-            };
+            let spawn = || command().stdout(Stdio::piped()).spawn().unwrap();
             let mut first = spawn();
             let first_out = first.stdout.take().unwrap();
             let mut first_lines = std::io::BufRead::lines(std::io::BufReader::new(first_out));
@@ -262,12 +306,7 @@ fn processes(cluster: &Cluster) {
             let second_start = stamp(Some(Ok(text.lines().next().unwrap_or_default().to_owned())));
             second_start.saturating_sub(first_end)
         })
-        .collect();
-    row(
-        "`etcdctl lock` hand-over, command to command",
-        &mut handovers,
-        Some(floor),
-    );
+        .collect()
 }
 
 fn wall(command: &mut Command) -> u64 {
