@@ -89,6 +89,11 @@ pub(crate) async fn acquire(
         // Empty queue (never after our put, but harmless) or ours first.
         _ => {}
     }
+    if lease.state.is_lost() {
+        // Requests repeated through a long outage can outlast the lease: a
+        // lock whose lease may be gone is not reported as taken.
+        return Err(unavailable(&name, LeaseLost::new(&name)));
+    }
     let mut lease = lease;
     lease.watch_key(key.clone(), ours, seen);
     Ok(EtcdGuard::new(shared, name, key, ours, cluster_id, lease))
