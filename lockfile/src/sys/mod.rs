@@ -22,6 +22,9 @@
 //! - `write_all_at`, `read_at`: positioned I/O (`write_all_at` may move the
 //!   file position where the platform cannot help it; nothing relies on it).
 //! - `HOLDER_OFFSET`: where a waiter can read the holder's content from.
+//! - `WaitingDescriptor::register(&File)`: while it lives, a child forked by
+//!   this process does not keep a copy of this descriptor (that a thread of
+//!   ours blocks on), which would hold the lock once the wait gets it.
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.
 

@@ -4,6 +4,7 @@
 //! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
 //!        [--report-fds] [--async] [--signal-storm] [--shared]
 //! holder fork PATH drop|close
+//! holder fork-after-wait PATH OTHER
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
@@ -23,6 +24,12 @@
 //! - `fork`: takes the lock with one try, prints `locked`, forks; the child
 //!   drops or closes its copy of the lock and exits; the parent prints
 //!   `child <exit code>` and then holds the lock as `lock` does.
+//! - `fork-after-wait`: with PATH and OTHER held by others, times out once on
+//!   PATH (leaving a helper blocked), starts an async wait with a 1 h timeout
+//!   on PATH on another thread (the timer thread runs), then forks, as a
+//!   daemon does. The child waits 300 ms for OTHER (printing `child other:
+//!   timed out` when that wait times out) and then for PATH (`child locked`
+//!   once it has it); the parent prints `child <exit code>`.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
         "fork" => return fork_and_hold(Path::new(path), &rest[0]),
+        "fork-after-wait" => return fork_after_waiting(Path::new(path), Path::new(&rest[0])),
         _ => return hold(kind, path, rest),
     }
     ExitCode::SUCCESS
@@ -154,6 +162,53 @@ fn take_async(
             other => panic!("unknown kind {other}\n{USAGE}"),
         }
     })
+}
+
+/// Leaves the state a timed and an async wait leave behind, then forks: the
+/// child's own waits must be served by helpers and a timer of its own.
+fn fork_after_waiting(path: &Path, other: &Path) -> ExitCode {
+    let short = LockOptions::new().timeout(Duration::from_millis(50));
+    let err = short
+        .lock(path)
+        .expect_err("PATH must be held by another process");
+    assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+    let hour = LockOptions::new().timeout(Duration::from_secs(3600));
+    let pending = hour.lock_async(path.to_path_buf());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        drop(runtime.block_on(pending));
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    match fork::fork() {
+        fork::Side::Child => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let waited = runtime.block_on(
+                LockOptions::new()
+                    .timeout(Duration::from_millis(300))
+                    .lock_async(other),
+            );
+            match waited {
+                Err(LockError::Timeout { .. }) => say("child other: timed out"),
+                other => say(&format!("child other: {other:?}")),
+            }
+            match LockOptions::new()
+                .timeout(Duration::from_secs(60))
+                .lock(path)
+            {
+                Ok(_lock) => say("child locked"),
+                Err(err) => say(&format!("child error: {err}")),
+            }
+            fork::exit_child(0)
+        }
+        fork::Side::Parent(child) => {
+            say(&format!("child {}", fork::wait(child)));
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 /// Takes the lock, forks, lets the child drop or close its copy, then holds
