@@ -25,7 +25,9 @@ Examples:
   lockfile run -w 5 build.lock -- make               give up after 5 seconds
   lockfile run -n -q cron.lock ./nightly.sh          skip the run, silently, if one is going
   lockfile status deploy.lock                        who holds it? (exit 0 free, 1 held)
-  lockfile flock -n /var/lock/x.lock -c 'job'        util-linux flock(1), anywhere";
+  lockfile flock -n /var/lock/x.lock -c 'job'        util-linux flock(1), anywhere
+  lockfile run --etcd http://etcd-1:2379 migrations -- ./migrate
+                                                     the same lock on every host, on etcd";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -78,12 +80,23 @@ signal twice.
 Exit status: COMMAND's own; if a signal killed COMMAND, lockfile dies by the
 same signal (a shell shows 128+N); the conflict exit code (-E, default 1) if
 the lock is held with -n or the timeout passes; 126 or 127 if COMMAND could not
-be started; 2 for bad usage or any other error before COMMAND ran.
+be started; 2 for bad usage or any other error before COMMAND ran; with
+--etcd, 75 if the lease was lost while COMMAND ran and lockfile ended it.
+
+On etcd (--etcd ENDPOINTS, or LOCKFILE_ETCD_ENDPOINTS set): PATH is the lock's
+name on the cluster (its keys are NAME/<lease>, as etcdctl lock's), held while
+lockfile renews its lease (--ttl, default 10s). COMMAND gets the lock's fencing
+token in LOCKFILE_FENCING_TOKEN, to hand to what it writes to. If the lease is
+lost while COMMAND runs (lockfile cut off from the cluster, or stopped, for
+about the TTL), COMMAND's group gets SIGTERM, SIGKILL --kill-after later
+(default 5s), and lockfile exits with 75. If lockfile dies, COMMAND is killed
+with it (Linux), since the lease will expire. -o and -s do not apply.
 
 Examples:
   lockfile run deploy.lock ./deploy.sh --prod
   lockfile run -w '1m 30s' build.lock -c 'make && make install'
-  lockfile run -n -q -E 0 cron.lock -- ./nightly.sh    (in a crontab)";
+  lockfile run -n -q -E 0 cron.lock -- ./nightly.sh    (in a crontab)
+  lockfile run --etcd http://10.0.0.1:2379,http://10.0.0.2:2379 -n nightly -- ./nightly.sh";
 
 const STATUS_HELP: &str = "\
 Exit status: 0 if the lock is free (or the file does not exist), 1 if it is
@@ -97,9 +110,13 @@ recorded process is gone is held by a process that inherited it (the command
 of a `lockfile run` that was killed). Control characters in the file are shown
 escaped (\\x1b).
 
+With --etcd (or LOCKFILE_ETCD_ENDPOINTS set), PATH is a lock's name on the
+cluster; the status names its holder, its fencing token and how many wait.
+
 Examples:
   lockfile status deploy.lock
-  lockfile status --json deploy.lock";
+  lockfile status --json deploy.lock
+  lockfile status --etcd http://127.0.0.1:2379 migrations";
 
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)] // one per flag, as clap reads them
@@ -156,6 +173,7 @@ pub(crate) struct RunArgs {
 
     /// Do not let COMMAND inherit the lock's descriptor: the lock is then
     /// released when lockfile ends, even if COMMAND lives on.
+    #[cfg_attr(feature = "etcd", arg(conflicts_with = "etcd"))]
     #[arg(short = 'o', long)]
     pub(crate) close: bool,
 
@@ -169,7 +187,36 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "TEMPLATE", default_value = "{pid};{hostname}")]
     pub(crate) content_template: String,
 
-    /// The lock file, created if missing and never deleted.
+    /// Take the lock PATH names on the etcd cluster at ENDPOINTS
+    /// (comma-separated URLs) instead of a lock file.
+    #[cfg(feature = "etcd")]
+    #[arg(long, value_name = "ENDPOINTS", env = "LOCKFILE_ETCD_ENDPOINTS")]
+    pub(crate) etcd: Option<String>,
+
+    /// With --etcd: the lease's time to live, how long the lock outlives a
+    /// lockfile cut off or stopped (default 10s; whole seconds, rounded up).
+    #[cfg(feature = "etcd")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "etcd",
+        value_parser = crate::duration::parse_timeout
+    )]
+    pub(crate) ttl: Option<Duration>,
+
+    /// With --etcd: how long COMMAND has to end after the SIGTERM for a lost
+    /// lease, before SIGKILL (default 5s).
+    #[cfg(feature = "etcd")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "etcd",
+        value_parser = crate::duration::parse_timeout
+    )]
+    pub(crate) kill_after: Option<Duration>,
+
+    /// The lock file, created if missing and never deleted (with --etcd, the
+    /// lock's name on the cluster).
     pub(crate) path: PathBuf,
 
     /// The command to run and its arguments (`--` before it is optional).
@@ -195,7 +242,13 @@ pub(crate) struct StatusArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// The lock file.
+    /// Look at the lock PATH names on the etcd cluster at ENDPOINTS
+    /// (comma-separated URLs) instead of a lock file.
+    #[cfg(feature = "etcd")]
+    #[arg(long, value_name = "ENDPOINTS", env = "LOCKFILE_ETCD_ENDPOINTS")]
+    pub(crate) etcd: Option<String>,
+
+    /// The lock file (with --etcd, the lock's name on the cluster).
     pub(crate) path: PathBuf,
 }
 

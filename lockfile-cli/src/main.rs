@@ -5,6 +5,8 @@
 mod cli;
 mod duration;
 mod escape;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod flock;
 mod holder;
 mod run;

@@ -34,16 +34,24 @@ impl Held {
 }
 
 pub(crate) fn run(args: &RunArgs) -> u8 {
+    #[cfg(feature = "etcd")]
+    if let Some(endpoints) = &args.etcd {
+        return crate::etcd::run(args, endpoints);
+    }
     let held = match take(args) {
         Ok(held) => held,
         Err(code) => return code,
     };
-    let command = command(args);
-    let program = command.get_program().to_owned();
-    let outcome = sys::supervise(command, (!args.close).then(|| held.fd()));
+    let outcome = sys::supervise(command(args), (!args.close).then(|| held.fd()), None);
     // Released (our descriptor closed) before we exit or die; the command's
     // copy, if it left one to a process still running, keeps the lock.
     drop(held);
+    exit_status(args, outcome)
+}
+
+/// Our exit status once the lock is released: the command's, or how it could
+/// not be started. A command killed by a signal kills us the same way.
+pub(crate) fn exit_status(args: &RunArgs, outcome: Result<Ended, NotStarted>) -> u8 {
     match outcome {
         Ok(Ended::Code(code)) => u8::try_from(code & 0xff).unwrap_or(u8::MAX),
         Ok(Ended::Signal(signal)) | Err(NotStarted::Signal(signal)) => sys::die_by(signal),
@@ -52,16 +60,15 @@ pub(crate) fn run(args: &RunArgs) -> u8 {
                 io::ErrorKind::NotFound => NOT_FOUND,
                 _ => NOT_EXECUTABLE,
             };
-            fail(
-                &format!("cannot run {}: {err}", program.to_string_lossy()),
-                code,
-            )
+            let command = command(args);
+            let program = command.get_program().to_string_lossy();
+            fail(&format!("cannot run {program}: {err}"), code)
         }
         Err(NotStarted::Setup(err)) => fail(&format!("running the command: {err}"), ERROR_EXIT),
     }
 }
 
-fn command(args: &RunArgs) -> Command {
+pub(crate) fn command(args: &RunArgs) -> Command {
     if let Some(line) = &args.shell_command {
         return sys::shell_command(line.as_ref());
     }
@@ -209,7 +216,7 @@ fn take_read_only(
     }
 }
 
-fn conflict(args: &RunArgs, err: &LockError) -> u8 {
+pub(crate) fn conflict(args: &RunArgs, err: &LockError) -> u8 {
     if args.quiet {
         args.conflict_exit_code
     } else {
@@ -217,7 +224,7 @@ fn conflict(args: &RunArgs, err: &LockError) -> u8 {
     }
 }
 
-fn say_waiting(path: &Path, holder: &Holder, wait: Option<Duration>) {
+pub(crate) fn say_waiting(path: &Path, holder: &Holder, wait: Option<Duration>) {
     let whom = match (holder::describe(holder), &holder.content) {
         _ if holder.shared => "held shared".to_owned(),
         (Some(named), _) => format!("held by {named}"),
@@ -234,7 +241,7 @@ fn say_waiting(path: &Path, holder: &Holder, wait: Option<Duration>) {
     ));
 }
 
-fn say_locked(path: &Path, started: Instant) {
+pub(crate) fn say_locked(path: &Path, started: Instant) {
     let waited =
         Duration::from_millis(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     crate::say(&format!(

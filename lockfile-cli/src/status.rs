@@ -10,10 +10,14 @@ use crate::escape::for_terminal;
 use crate::holder;
 use crate::{ERROR_EXIT, fail};
 
-const FREE: u8 = 0;
-const HELD: u8 = 1;
+pub(crate) const FREE: u8 = 0;
+pub(crate) const HELD: u8 = 1;
 
 pub(crate) fn status(args: &StatusArgs) -> u8 {
+    #[cfg(feature = "etcd")]
+    if let Some(endpoints) = &args.etcd {
+        return crate::etcd::status(args, endpoints);
+    }
     // A path whose directory does not exist is an error here, not a free lock.
     let state = match probe(&args.path) {
         Ok(state) => state,
@@ -112,7 +116,7 @@ impl<'a> Report<'a> {
 
 /// A JSON string literal (RFC 8259: quote, backslash and control characters
 /// escaped, and the characters `escape::for_terminal` escapes).
-fn json_string(value: &str) -> String {
+pub(crate) fn json_string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {

@@ -64,7 +64,16 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     } else {
         (TokenStream::new(), acquire)
     };
-    let take = match on_error(args, &sig.output) {
+    let error_path = on_error(args, &sig.output);
+    if let (Some(abi), ErrorPath::Panic) = (&sig.abi, &error_path) {
+        return Err(syn::Error::new_spanned(
+            abi,
+            "#[locked] on an `extern` fn would panic when the lock cannot be taken, and a \
+             panic cannot unwind out of it (the process aborts): return a `Result` and \
+             use `on_error = \"return\"`, or lock inside a Rust fn it calls",
+        ));
+    }
+    let take = match error_path {
         // `?` converts with `From`; spanned on the return type (or the key that
         // asked for it) so that a missing `From<LockError>` is reported there,
         // not inside the expansion.
@@ -124,15 +133,18 @@ pub(crate) fn with_lock(input: &WithLockInput) -> TokenStream {
         quote!(let #taken = #acquire;)
     };
     let stmts = &input.body.stmts;
-    // A body that always returns or breaks makes our `Ok` unreachable; that is
-    // not the user's mistake, so the allow covers our statement and nothing else.
+    // A body that always returns or breaks makes our `Ok` unreachable, and the
+    // block we take its value from a diverging sub-expression; neither is the
+    // user's mistake. The allows cover our two statements (the second silences
+    // that one clippy lint inside the body too: documented).
     quote! {
         {
             #take
             match #taken {
                 ::core::result::Result::Ok(#guard) => {
+                    #[allow(clippy::diverging_sub_expression)]
                     let #value = { #(#stmts)* };
-                    #[allow(unreachable_code)]
+                    #[allow(unreachable_code, clippy::diverging_sub_expression)]
                     let #value = ::core::result::Result::Ok(#value);
                     #value
                 }
@@ -221,7 +233,7 @@ fn returns_result(output: &ReturnType) -> Option<&Type> {
 }
 
 /// The return type if it is a future, as far as its spelling tells:
-/// `impl Future<..>`, `Pin<Box<dyn Future<..>>>`, `Box<dyn Future<..>>`,
+/// `impl Future<..>` (or `IntoFuture`), `Pin<Box<dyn Future<..>>>`, `Box<dyn Future<..>>`,
 /// `BoxFuture<..>`, `LocalBoxFuture<..>`. A sync fn returning one would run
 /// the future's work after the lock is released.
 fn returns_future(output: &ReturnType) -> Option<&Type> {
@@ -235,7 +247,7 @@ fn is_future(ty: &Type) -> bool {
     let names_future = |bounds: &syn::punctuated::Punctuated<TypeParamBound, _>| {
         bounds.iter().any(|bound| {
             matches!(bound, TypeParamBound::Trait(tr)
-                if tr.path.segments.last().is_some_and(|last| last.ident == "Future"))
+                if tr.path.segments.last().is_some_and(|last| last.ident == "Future" || last.ident == "IntoFuture"))
         })
     };
     match ty {

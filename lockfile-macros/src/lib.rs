@@ -200,6 +200,13 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
+/// # Lints
+///
+/// The expansion makes no lint fire on correct code. To that end it allows,
+/// on its own statements, `unreachable_code` (a body that always returns or
+/// breaks makes the `Ok` around its value unreachable) and clippy's
+/// `diverging_sub_expression`, which then covers the body's statements too.
+///
 /// # In async code
 ///
 /// With `async` before the name, the lock is awaited rather than waited for

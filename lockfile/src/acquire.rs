@@ -60,7 +60,7 @@ pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, Lo
             return identify(path, file).map(FirstTry::Held);
         }
         // Removed between our open and our lock: try the file there now.
-        if let Some(locked) = identify_locked(path, file, false)? {
+        if let Some(locked) = identify_locked(path, file)? {
             return finish(path, locked, request).map(FirstTry::Locked);
         }
     }
@@ -130,8 +130,10 @@ pub(crate) fn wait_on(
     mode: u32,
 ) -> Result<Identified, LockError> {
     loop {
+        let waiting = sys::WaitingDescriptor::register(&file);
         sys::lock(&file, access).map_err(|err| LockError::io(path, err))?;
-        match identify_locked(path, file, true)? {
+        drop(waiting);
+        match identify_locked(path, file)? {
             Some(locked) => return Ok(locked),
             None => file = open_lock_file(path, mode)?,
         }

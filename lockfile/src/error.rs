@@ -58,7 +58,8 @@ pub enum LockError {
     },
     /// Waiting for this lock would certainly never end, so the wait was refused.
     ///
-    /// Returned in one case only: a wait without a timeout, on a thread that is
+    /// Returned in one case only: a wait without a timeout (or with one too
+    /// large for the clock, which means the same), on a thread that is
     /// running a sync `#[locked]` function holding this same lock file (reached
     /// by whatever path), e.g. such a function re-entered on its own thread. Its
     /// guard cannot leave the function's frame, so nothing could release the lock
@@ -96,7 +97,9 @@ pub enum LockError {
         expected: &'static str,
     },
     /// The path is a symlink, directory, FIFO, socket or device: it is refused and
-    /// left untouched, because locking it would follow or disturb something else.
+    /// left alone, because locking it would follow or disturb something else:
+    /// nothing is read from or written to it. (It is opened, without blocking,
+    /// to learn what it is; opening a FIFO can wake a process blocked on it.)
     UnsafePath {
         /// The refused path.
         path: PathBuf,
@@ -228,7 +231,10 @@ impl fmt::Display for LockError {
 fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
     match (&holder.content, holder.shared) {
         (_, true) => write!(f, ": held shared"),
-        (Some(content), false) => write!(f, ": held by {content}"),
+        (Some(content), false) => {
+            f.write_str(": held by ")?;
+            crate::holder::write_escaped(f, content)
+        }
         (None, false) => Ok(()),
     }
 }

@@ -1,6 +1,6 @@
 //! `Holder`: who holds a lock, as far as anyone can tell from outside.
 
-use std::fmt;
+use std::fmt::{self, Write};
 use std::fs::File;
 
 use crate::sys::{self, Access};
@@ -36,8 +36,12 @@ use crate::template;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Holder {
-    /// What the lock file says, trimmed (e.g. `"4242;web-1"`); `None` when it
-    /// is empty (a holder caught between locking and writing) or unreadable.
+    /// What the lock file says: its first line, trimmed (e.g. `"4242;web-1"`);
+    /// `None` when it is empty or unreadable. As written by whoever last wrote
+    /// it: a holder that writes nothing (a reader, `flock(1)`, a `lockfile
+    /// run` that could only open the file read-only) or one caught between
+    /// locking and writing leaves an earlier holder's content there. Shown by
+    /// `Display` with control characters escaped; this field is as read.
     pub content: Option<String>,
     /// Whether shared holders (readers) hold the lock rather than one
     /// exclusive holder.
@@ -74,7 +78,8 @@ impl Holder {
         if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        pid.parse().ok()
+        // No process has pid 0 (and kill(0, ..) means the process group).
+        pid.parse().ok().filter(|&pid| pid != 0)
     }
 
     /// The host name, when the content is `<pid>;<hostname>`.
@@ -103,8 +108,9 @@ impl Holder {
     /// Whether the holder's process is running, when that can be told: it
     /// names its pid and this host (a pid means nothing on another host, and a
     /// bare pid may be another container's). `Some(false)` while the lock is
-    /// held means the lock was handed to another process (a child that
-    /// inherited it, say) or the pid is in another pid namespace.
+    /// held means the lock is held by a process that did not write (a child
+    /// that inherited it, `flock(1)`, a reader) or the pid is in another pid
+    /// namespace: never a reason to delete the lock file.
     ///
     /// ```
     /// use scoped_lockfile::Holder;
@@ -132,14 +138,28 @@ impl Holder {
 }
 
 impl fmt::Display for Holder {
-    /// `4242;web-1`, `shared holders`, or `an unknown holder`.
+    /// `4242;web-1`, `shared holders`, or `an unknown holder`; control
+    /// characters in the content (a file anyone may have written) escaped, so
+    /// printing it cannot drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.content, self.shared) {
             (_, true) => f.write_str("shared holders"),
-            (Some(content), false) => f.write_str(content),
+            (Some(content), false) => write_escaped(f, content),
             (None, false) => f.write_str("an unknown holder"),
         }
     }
+}
+
+/// `content` with control characters as Rust escapes (`\u{1b}`).
+pub(crate) fn write_escaped(f: &mut fmt::Formatter<'_>, content: &str) -> fmt::Result {
+    for c in content.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Who holds the lock that `file` (our own descriptor, which does not hold
@@ -170,14 +190,67 @@ pub(crate) fn held_shared(file: &File) -> bool {
     }
 }
 
-/// What the holder wrote, trimmed; `None` if the file is empty or unreadable.
+/// What the holder wrote: its first line, trimmed; `None` if that is empty or
+/// the file unreadable.
 ///
 /// Read through our own descriptor at an offset, which needs no lock and moves
-/// no file position; a holder caught between locking and writing reads as empty.
+/// no file position. Only the first line counts: a holder writes its line at
+/// offset 0 and only then cuts what an earlier, longer one left after it, so
+/// a read in between sees the new line followed by an old tail.
 pub(crate) fn read_content(file: &File) -> Option<String> {
-    const MAX_HOLDER_LEN: usize = 4096;
+    const MAX_HOLDER_LEN: usize = 1024;
     let mut buf = vec![0; MAX_HOLDER_LEN];
     let len = sys::read_at(file, &mut buf, sys::HOLDER_OFFSET).ok()?;
-    let content = String::from_utf8_lossy(&buf[..len]).trim().to_owned();
+    let read = &buf[..len];
+    let line = read.split(|&b| b == b'\n').next().unwrap_or(read);
+    let content = String::from_utf8_lossy(line).trim().to_owned();
     (!content.is_empty()).then_some(content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(content: &str) -> Holder {
+        Holder::new(Some(content.to_owned()))
+    }
+
+    #[test]
+    fn only_digits_name_a_pid_and_zero_names_none() {
+        assert_eq!(holder("42;web").pid(), Some(42));
+        for odd in [
+            "+42",
+            "-1",
+            "0",
+            "0;web",
+            "",
+            ";",
+            "42x",
+            "99999999999",
+            " 42",
+        ] {
+            assert_eq!(holder(odd).pid(), None, "{odd:?}");
+            assert_eq!(holder(odd).hostname(), None, "{odd:?}");
+        }
+        assert_eq!(holder("42;").hostname(), None);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_when_shown() {
+        let hostile = holder("1;host\u{1b}]0;pwned\u{7}\u{1b}[2J");
+        assert_eq!(hostile.to_string(), "1;host\\u{1b}]0;pwned\\u{7}\\u{1b}[2J");
+        assert_eq!(hostile.hostname(), Some("host\u{1b}]0;pwned\u{7}\u{1b}[2J"));
+    }
+
+    #[test]
+    fn only_the_first_line_is_read() {
+        // A new holder's line written over an older, longer one, before the cut.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        std::fs::write(&path, " 8357;vm\nLONG-LONG-LONG\n").unwrap();
+        let file = File::open(&path).unwrap();
+        assert_eq!(read_content(&file).as_deref(), Some("8357;vm"));
+        std::fs::write(&path, "\n\n").unwrap();
+        assert_eq!(read_content(&file), None);
+    }
 }

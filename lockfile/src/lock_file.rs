@@ -25,8 +25,12 @@ use crate::{LockError, LockOptions};
 /// `exec` shares the lock's open file description with its parent, and an
 /// unlock by either would release both. So a forked child that drops or closes
 /// its copy of a `LockFile` leaves the parent's lock alone, and the lock is
-/// held as long as either process keeps its copy open. A guard may be moved to
-/// and dropped on any thread (`LockFile` is `Send`).
+/// held as long as either process keeps its copy open. A child gets copies of
+/// the guards held when it was forked, not of waits then in progress: the
+/// descriptors this crate's threads were waiting on are closed in the child
+/// as it starts (a `pthread_atfork` handler), so a wait the parent completes
+/// later gives the lock to the parent alone. A guard may be moved to and
+/// dropped on any thread (`LockFile` is `Send`).
 ///
 /// The same holds, for a moment, for a process that another thread of yours is
 /// spawning right when you release: between its `fork` and its `exec` it has a

@@ -9,6 +9,10 @@ use crate::{LockError, LockFile, LockOptions};
 
 /// A file guarded by the lock on `path + ".lock"`, taken before the file is opened.
 ///
+/// The lock file `path + ".lock"` is created (if missing) and locked first;
+/// if the data file then cannot be opened, the lock is released at once and
+/// the lock file stays, as every lock file does.
+///
 /// The equivalent of zc.lockfile's `LockedFile(filename, mode)`: every Python
 /// `open()` mode works (`r`, `r+`, `w`, `w+`, `a`, `a+`, `x`, `x+`, each with an
 /// optional `b` or `t`), and a mode that truncates (`w`) does so only once the

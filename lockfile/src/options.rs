@@ -27,6 +27,10 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// means a single try, failing with [`LockError::Contended`]; a timeout too large
 /// to add to the current time (e.g. [`Duration::MAX`]) means forever.
 ///
+/// A helper whose callers all gave up still takes the lock once when it is
+/// released, and lets it go at once: for those microseconds a one-try
+/// attempt elsewhere sees the lock held (by the helper's process).
+///
 /// # Shared locks
 ///
 /// [`shared`](Self::shared) takes a reader's lock: any number of readers hold

@@ -14,6 +14,9 @@ struct Timer {
     deadlines: Vec<Entry>,
     next_id: u64,
     running: bool,
+    /// The process whose timer thread `running` speaks of: a child forked
+    /// without exec inherits this memory but not the thread.
+    owner: u32,
 }
 
 struct Entry {
@@ -26,6 +29,7 @@ static TIMER: Mutex<Timer> = Mutex::new(Timer {
     deadlines: Vec::new(),
     next_id: 0,
     running: false,
+    owner: 0,
 });
 static CHANGED: Condvar = Condvar::new();
 
@@ -43,6 +47,13 @@ pub(crate) struct Deadline {
 /// is dropped first.
 pub(crate) fn wake_at(at: Instant, slot: Weak<Slot>) -> std::io::Result<Deadline> {
     let mut timer = timer();
+    let owner = std::process::id();
+    if timer.owner != owner {
+        // A fresh process (or a forked child): no thread, no deadline of ours.
+        timer.owner = owner;
+        timer.running = false;
+        timer.deadlines.clear();
+    }
     if !timer.running {
         thread::Builder::new()
             .name("lockfile-timer".to_owned())

@@ -83,11 +83,31 @@ struct HelperKey {
     access: Access,
 }
 
-/// The callers queued on each helper.
-static QUEUES: Mutex<Option<HashMap<HelperKey, VecDeque<Arc<Slot>>>>> = Mutex::new(None);
+/// The callers queued on each helper of one process.
+struct Queues {
+    /// The process whose helpers these are: a child forked without exec
+    /// inherits the memory but not the threads, and starts afresh.
+    owner: u32,
+    helpers: HashMap<HelperKey, VecDeque<Arc<Slot>>>,
+}
 
-fn queues() -> MutexGuard<'static, Option<HashMap<HelperKey, VecDeque<Arc<Slot>>>>> {
-    QUEUES.lock().unwrap_or_else(PoisonError::into_inner)
+static QUEUES: Mutex<Option<Queues>> = Mutex::new(None);
+
+/// Runs `f` on this process's queues, under their lock.
+fn with_queues<T>(f: impl FnOnce(&mut HashMap<HelperKey, VecDeque<Arc<Slot>>>) -> T) -> T {
+    let mut guard = QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
+    let owner = std::process::id();
+    let queues = guard.get_or_insert_with(|| Queues {
+        owner,
+        helpers: HashMap::new(),
+    });
+    if queues.owner != owner {
+        *queues = Queues {
+            owner,
+            helpers: HashMap::new(),
+        };
+    }
+    f(&mut queues.helpers)
 }
 
 /// A caller's place in a helper's queue. Dropping it leaves the queue and
@@ -110,22 +130,23 @@ impl Waiting {
     ) -> Result<Self, LockError> {
         let key = HelperKey {
             file: id,
-            path: std::path::absolute(path).map_err(|err| LockError::io(path, err))?,
+            path: helper_path(path).map_err(|err| LockError::io(path, err))?,
             access,
         };
         let slot = Arc::new(Slot::default());
-        let mut guard = queues();
-        let queues = guard.get_or_insert_with(HashMap::new);
-        if let Some(queue) = queues.get_mut(&key) {
-            queue.push_back(Arc::clone(&slot));
-        } else {
-            let helper_key = key.clone();
-            thread::Builder::new()
-                .name("lockfile-wait".to_owned())
-                .spawn(move || run_helper(&helper_key, mode))
-                .map_err(|err| LockError::io(path, err))?;
-            queues.insert(key.clone(), VecDeque::from([Arc::clone(&slot)]));
-        }
+        with_queues(|queues| {
+            if let Some(queue) = queues.get_mut(&key) {
+                queue.push_back(Arc::clone(&slot));
+            } else {
+                let helper_key = key.clone();
+                thread::Builder::new()
+                    .name("lockfile-wait".to_owned())
+                    .spawn(move || run_helper(&helper_key, mode))
+                    .map_err(|err| LockError::io(path, err))?;
+                queues.insert(key.clone(), VecDeque::from([Arc::clone(&slot)]));
+            }
+            Ok(())
+        })?;
         Ok(Self {
             key,
             slot,
@@ -183,10 +204,11 @@ impl Waiting {
 
     fn dequeue(&mut self) {
         if std::mem::take(&mut self.queued) {
-            let mut guard = queues();
-            if let Some(queue) = guard.as_mut().and_then(|queues| queues.get_mut(&self.key)) {
-                queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
-            }
+            with_queues(|queues| {
+                if let Some(queue) = queues.get_mut(&self.key) {
+                    queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
+                }
+            });
         }
     }
 }
@@ -198,6 +220,22 @@ impl Drop for Waiting {
         // still on its way is dropped with the slot when the helper lets go of
         // it: either way the lock is released, never kept.
         drop(self.slot.state().outcome.take());
+    }
+}
+
+/// The path a helper opens: absolute, with its directory's symlinks and `..`
+/// resolved, so that every spelling of one lock file shares one helper.
+fn helper_path(path: &Path) -> std::io::Result<PathBuf> {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            Ok(std::fs::canonicalize(parent)?.join(name))
+        }
+        _ => std::path::absolute(path),
     }
 }
 
@@ -224,20 +262,17 @@ fn run_helper(key: &HelperKey, mode: u32) {
 /// never waits for that lock; a caller that gave up in between left its slot to
 /// the helper alone, and the outcome is dropped with it.
 fn hand_over(key: &HelperKey, outcome: Outcome) -> bool {
-    let (first, more) = {
-        let mut guard = queues();
-        let Some(queues) = guard.as_mut() else {
-            return false;
-        };
-        let Some(queue) = queues.get_mut(key) else {
-            return false;
-        };
+    let taken = with_queues(|queues| {
+        let queue = queues.get_mut(key)?;
         let first = queue.pop_front();
         let more = !queue.is_empty();
         if !more {
             queues.remove(key);
         }
-        (first, more)
+        Some((first, more))
+    });
+    let Some((first, more)) = taken else {
+        return false;
     };
     if let Some(slot) = first {
         slot.fill(outcome);

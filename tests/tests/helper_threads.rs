@@ -1,4 +1,5 @@
-//! Timed waits leave at most one helper thread per lock file (semantic 10).
+//! Timed waits leave at most one helper thread per lock file (semantic 10),
+//! however its path is spelled.
 //!
 //! Its own test binary, with one test, so no other test's threads are counted.
 //!
@@ -19,8 +20,20 @@ fn a_hundred_timeouts_leave_one_helper_which_exits_on_release() {
     let holder = Holder::locked(&["context", name.to_str().unwrap()]);
     // The holder's output reader is one thread of ours; count from here.
     let before = thread_count();
+    // Many spellings of one file: `.`, `..`, a symlinked directory; one helper.
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let via_link = dir.path().join("link");
+    std::os::unix::fs::symlink(dir.path(), &via_link).unwrap();
+    let spellings = [
+        name.clone(),
+        dir.path().join(".").join("job"),
+        sub.join("..").join("job"),
+        via_link.join("job"),
+    ];
     for attempt in 0..100 {
-        let err = LockedContext::with_timeout(&name, Duration::from_millis(5)).unwrap_err();
+        let name = &spellings[attempt % spellings.len()];
+        let err = LockedContext::with_timeout(name, Duration::from_millis(5)).unwrap_err();
         assert!(
             matches!(err, LockError::Timeout { .. }),
             "attempt {attempt}: {err:?}"
@@ -29,7 +42,7 @@ fn a_hundred_timeouts_leave_one_helper_which_exits_on_release() {
     let during = thread_count();
     assert!(
         during <= before + 1,
-        "{before} threads before, {during} after 100 timeouts"
+        "{before} threads before, {during} after 100 timeouts under 4 spellings"
     );
 
     // A zero timeout is one try: no thread at all.

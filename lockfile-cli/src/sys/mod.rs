@@ -4,7 +4,12 @@
 
 use std::fs::File;
 use std::io;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "etcd")]
+use std::sync::mpsc::channel;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
 
 #[cfg(unix)]
 mod unix;
@@ -73,4 +78,49 @@ pub(crate) enum NotStarted {
     Spawn(io::Error),
     /// Catching signals or waiting failed.
     Setup(io::Error),
+}
+
+/// Ending the command from outside, while `supervise` waits for it: what
+/// `run --etcd` does when its lease is lost. On [`Ending::Now`] the command's
+/// group gets SIGTERM, and SIGKILL if it is still running `grace` later.
+pub(crate) struct Stop {
+    pub(crate) events: Receiver<Ending>,
+    /// `supervise` says here that the command exited, so no signal follows.
+    pub(crate) exited: Sender<Ending>,
+    pub(crate) grace: Duration,
+    fired: Arc<AtomicBool>,
+}
+
+/// What the thread that ends the command hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// End the command.
+    Now,
+    /// The command exited by itself: nothing more to do.
+    Exited,
+}
+
+impl Stop {
+    /// A stop with its `grace` before SIGKILL, and the sender that fires it.
+    #[cfg(feature = "etcd")]
+    pub(crate) fn new(grace: Duration) -> (Self, Sender<Ending>) {
+        let (fire, events) = channel();
+        let stop = Self {
+            events,
+            exited: fire.clone(),
+            grace,
+            fired: Arc::new(AtomicBool::new(false)),
+        };
+        (stop, fire)
+    }
+
+    /// Whether it fired: the command got SIGTERM from us.
+    #[cfg(feature = "etcd")]
+    pub(crate) fn fired(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.fired)
+    }
+
+    pub(crate) fn mark_fired(&self) {
+        self.fired.store(true, Ordering::SeqCst);
+    }
 }

@@ -27,6 +27,10 @@
 //!   error) for a handle opened to read, which Windows' flush refuses.
 //! - `HOLDER_OFFSET`: where a waiter can read the holder's content from (1 on
 //!   Windows, whose locks are mandatory: byte 0 is the locked one).
+//! - `WaitingDescriptor::register(&File)`: while it lives, a child forked by
+//!   this process does not keep a copy of this descriptor (that a thread of
+//!   ours blocks on), which would hold the lock once the wait gets it
+//!   (nothing to do on Windows, which has no fork).
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.
 //! - The lock's descriptor or handle for users: `AsFd` or `AsHandle` for

@@ -137,6 +137,75 @@ pub(crate) fn clear_nonblocking(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// A descriptor a wait blocks on, closed in any child forked meanwhile (see
+/// [`at_fork`]); dropping it stops that.
+pub(crate) use at_fork::WaitingDescriptor;
+
+/// Waits and forks: a process forked without exec gets a copy of every
+/// descriptor, including one that a thread of the parent is blocked on in
+/// `flock(2)` (a helper of a timed or async wait, or a wait forever). Once
+/// that thread gets the lock, the lock belongs to the open file description,
+/// so the child's copy would hold it for as long as the child lives, without
+/// the child knowing. A `pthread_atfork` child handler closes those copies in
+/// the child, before any of its code runs: the child gets copies of the
+/// guards held at the fork, not of the waits in progress.
+mod at_fork {
+    #![allow(unsafe_code)]
+
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// Descriptors being waited on; -1 is a free slot. Waits beyond this many
+    /// at once go unregistered (and unprotected): helpers are one per lock
+    /// file, so this is far more than a process waits on.
+    static WAITING: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
+
+    /// A registered descriptor; dropping it unregisters it.
+    pub(crate) struct WaitingDescriptor(Option<usize>);
+
+    impl WaitingDescriptor {
+        pub(crate) fn register(file: &File) -> Self {
+            static HANDLER: Once = Once::new();
+            // SAFETY: registers a plain `extern "C"` function with no
+            // arguments as the child handler; nothing else is passed.
+            HANDLER.call_once(|| unsafe {
+                libc::pthread_atfork(None, None, Some(close_in_child));
+            });
+            let fd = file.as_raw_fd();
+            let slot = WAITING.iter().position(|slot| {
+                slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            });
+            Self(slot)
+        }
+    }
+
+    impl Drop for WaitingDescriptor {
+        fn drop(&mut self) {
+            if let Some(slot) = self.0 {
+                WAITING[slot].store(-1, Ordering::Release);
+            }
+        }
+    }
+
+    /// Runs in the child right after `fork`, before any other code of the
+    /// child: only atomics and `close(2)`, both async-signal-safe.
+    extern "C" fn close_in_child() {
+        for slot in &WAITING {
+            let fd = slot.swap(-1, Ordering::AcqRel);
+            if fd >= 0 {
+                // SAFETY: `fd` was registered by a thread of the parent while
+                // it waited on it, and that thread does not exist in the child:
+                // nothing in the child owns this copy or will close it, and no
+                // code of the child has run yet to reuse the number.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
 /// The lock's descriptor, e.g. to let a child process inherit the lock, as
 /// `flock(1)` does: the lock belongs to the open file description, so it lasts
 /// while any process has a descriptor of it. The descriptor is close-on-exec;

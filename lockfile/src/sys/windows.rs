@@ -304,6 +304,16 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     file.seek_read(buf, offset)
 }
 
+/// Windows has no `fork`: no child can keep a copy of a handle being waited
+/// on, and there is nothing to register.
+pub(crate) struct WaitingDescriptor;
+
+impl WaitingDescriptor {
+    pub(crate) fn register(_file: &File) -> Self {
+        Self
+    }
+}
+
 /// `FlushFileBuffers` needs write access: a handle without it (a data file
 /// opened to read) has nothing to flush, and Windows says `ERROR_ACCESS_DENIED`.
 pub(crate) fn sync_data(file: &File) -> io::Result<()> {

@@ -1,6 +1,7 @@
 //! The only calls that need `unsafe`: signal dispositions and masks, signalling
-//! one thread, and borrowing a descriptor by number. Everything else in the
-//! platform module goes through rustix, signal-hook and std, which are safe.
+//! one thread, borrowing a descriptor by number, and the parent-death signal.
+//! Everything else in the platform module goes through rustix, signal-hook and
+//! std, which are safe.
 
 #![allow(unsafe_code)]
 
@@ -135,3 +136,39 @@ impl ThreadSignaller {
         }
     }
 }
+
+/// Makes the command started by `command` die (SIGKILL) when this process
+/// does, however it dies: the kernel's parent-death signal, set in the child
+/// between fork and exec. What `run --etcd` needs, since a lease does not
+/// outlive `lockfile` as an inherited descriptor would. Linux only; elsewhere
+/// the command is not tied to us.
+///
+/// The signal fires when the *thread* that started the child ends: `supervise`
+/// starts it from the main thread, which lasts as long as the process.
+#[cfg(all(feature = "etcd", target_os = "linux"))]
+pub(crate) fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    let tie = move || {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid are async-signal-safe
+        // system calls that touch no memory of ours, as code between fork and
+        // exec must be; nothing here allocates or takes a lock.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // We died before the prctl: nothing will send the signal now.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only makes the async-signal-safe calls above.
+    unsafe { command.pre_exec(tie) };
+}
+
+/// Not Linux: no parent-death signal to set.
+#[cfg(all(feature = "etcd", not(target_os = "linux")))]
+pub(crate) fn die_with_parent(_command: &mut std::process::Command) {}

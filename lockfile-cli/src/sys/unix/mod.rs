@@ -16,6 +16,8 @@ use std::process::{Command, ExitStatus};
 
 use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
 
+#[cfg(feature = "etcd")]
+pub(crate) use ffi::die_with_parent;
 pub(crate) use lock::lock;
 pub(crate) use open::{
     is_regular, may_read_and_write, open_like_flock, open_read_only, read_start,

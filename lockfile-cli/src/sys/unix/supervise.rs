@@ -19,6 +19,8 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
+use std::thread::JoinHandle;
 
 use rustix::fs::{FileType, fstat};
 use rustix::io::{Errno, FdFlags, fcntl_getfd, fcntl_setfd};
@@ -27,13 +29,15 @@ use rustix::process::{Pid, WaitId, WaitIdOptions, getpgrp, getpid, waitid};
 use super::forward::Forwarder;
 use super::job::Job;
 use super::terminal::Terminal;
-use crate::sys::{Ended, NotStarted};
+use crate::sys::{Ended, Ending, NotStarted, Stop};
 
 /// Runs `command`, letting it inherit `inherit` (the lock's descriptor) if
-/// given, and waits until it ends, passing signals on meanwhile.
+/// given, and waits until it ends, passing signals on meanwhile; `stop`, if
+/// given, can end it from outside.
 pub(crate) fn supervise(
     mut command: Command,
     inherit: Option<BorrowedFd<'_>>,
+    stop: Option<Stop>,
 ) -> Result<Ended, NotStarted> {
     let (own_group, terminal) = choose_group();
     let forwarder = Forwarder::start(own_group).map_err(NotStarted::Setup)?;
@@ -63,7 +67,14 @@ pub(crate) fn supervise(
         job.hand_terminal_over();
     }
     forwarder.forward_to(&job);
+    let ender = stop.map(|stop| end_when_told(stop, Arc::clone(&job)));
     let waited = wait_for_exit(&job);
+    if let Some((exited, ender)) = ender {
+        // Joined before the command is reaped, so no signal of its can reach
+        // a process that reused the pid.
+        let _ = exited.send(Ending::Exited);
+        let _ = ender.join();
+    }
     forwarder.stop();
     job.take_terminal_back();
     // Reaped only now that nothing sends it signals any more.
@@ -75,6 +86,26 @@ pub(crate) fn supervise(
         (None, Some(signal)) => Ended::Signal(signal),
         (None, None) => Ended::Code(1),
     })
+}
+
+/// A thread that ends the command when `stop` fires: SIGTERM to its group,
+/// then SIGKILL after the grace period, unless it exits first.
+fn end_when_told(stop: Stop, job: Arc<Job>) -> (std::sync::mpsc::Sender<Ending>, JoinHandle<()>) {
+    let exited = stop.exited.clone();
+    let ender = std::thread::spawn(move || {
+        if stop.events.recv() != Ok(Ending::Now) {
+            return;
+        }
+        stop.mark_fired();
+        job.signal(libc::SIGTERM);
+        // A stopped command would not act on SIGTERM until continued.
+        job.signal(libc::SIGCONT);
+        match stop.events.recv_timeout(stop.grace) {
+            Err(RecvTimeoutError::Timeout) => job.signal(libc::SIGKILL),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => {}
+        }
+    });
+    (exited, ender)
 }
 
 /// Whether the command gets its own process group, and the terminal it may

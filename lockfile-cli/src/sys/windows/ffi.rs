@@ -18,6 +18,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler};
 use windows_sys::Win32::System::IO::OVERLAPPED;
+use windows_sys::Win32::System::Threading::TerminateProcess;
 use windows_sys::core::BOOL;
 
 /// `LockFileEx` on byte 0, length 1, with `flags`; the handle is synchronous,
@@ -69,6 +70,16 @@ pub(crate) fn read_at(
     // File from closing it: it is only lent to `seek_read`.
     let file = ManuallyDrop::new(unsafe { File::from_raw_handle(handle.as_raw_handle()) });
     file.seek_read(buf, offset)
+}
+
+/// Ends the process `process` is a handle of, with exit code `code`.
+pub(crate) fn terminate(process: BorrowedHandle<'_>, code: u32) -> io::Result<()> {
+    // SAFETY: the handle is open while borrowed (a duplicate of the child's,
+    // so the process object, and its pid, cannot go while we hold it).
+    if unsafe { TerminateProcess(process.as_raw_handle(), code) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `GetFileType`: disk, character device, pipe or unknown.

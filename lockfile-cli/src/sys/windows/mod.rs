@@ -39,7 +39,7 @@ use windows_sys::Win32::Storage::FileSystem::{
     LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, SECURITY_IDENTIFICATION,
 };
 
-use crate::sys::{Ended, Kind, Locked, NotStarted, Opened, Refused, Wait};
+use crate::sys::{Ended, Ending, Kind, Locked, NotStarted, Opened, Refused, Stop, Wait};
 
 /// A handle, borrowed: what locks are taken on.
 pub(crate) type Fd<'a> = BorrowedHandle<'a>;
@@ -294,15 +294,51 @@ const STATUS_CONTROL_C_EXIT: u32 = 0xC000_013A;
 /// `_inherit` has no meaning here (see the module's documentation). Ctrl-C
 /// and Ctrl-Break reach the command through the console, and we survive them;
 /// one that came before the command started ends us as it would have.
+/// `stop`, if given, can end it from outside.
 pub(crate) fn supervise(
     mut command: Command,
     _inherit: Option<Fd<'_>>,
+    stop: Option<Stop>,
 ) -> Result<Ended, NotStarted> {
     ffi::survive_console_interrupts().map_err(NotStarted::Setup)?;
     if ffi::interrupted() {
         return Err(NotStarted::Signal(STATUS_CONTROL_C_EXIT.cast_signed()));
     }
     let mut child = command.spawn().map_err(NotStarted::Spawn)?;
-    let status = child.wait().map_err(NotStarted::Setup)?;
-    Ok(ended(status))
+    let ender = match stop {
+        Some(stop) => match end_when_told(stop, &child) {
+            Ok(ender) => Some(ender),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(NotStarted::Setup(err));
+            }
+        },
+        None => None,
+    };
+    let status = child.wait();
+    if let Some((exited, ender)) = ender {
+        let _ = exited.send(Ending::Exited);
+        let _ = ender.join();
+    }
+    Ok(ended(status.map_err(NotStarted::Setup)?))
+}
+
+/// A thread that ends the command when `stop` fires. Windows has no SIGTERM
+/// to ask it first, and the console's Ctrl-Break would reach us all: it is
+/// terminated at once (exit code 1), with no grace period.
+fn end_when_told(
+    stop: Stop,
+    child: &std::process::Child,
+) -> io::Result<(mpsc::Sender<Ending>, std::thread::JoinHandle<()>)> {
+    let process = child.as_handle().try_clone_to_owned()?;
+    let exited = stop.exited.clone();
+    let ender = std::thread::spawn(move || {
+        if stop.events.recv() != Ok(Ending::Now) {
+            return;
+        }
+        stop.mark_fired();
+        let _ = ffi::terminate(process.as_handle(), 1);
+    });
+    Ok((exited, ender))
 }

@@ -4,6 +4,7 @@
 //! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
 //!        [--report-fds] [--async] [--signal-storm] [--shared]
 //! holder fork PATH drop|close         (Unix)
+//! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
@@ -29,6 +30,12 @@
 //!   prints `locked`, holds it until its standard input reaches end of file,
 //!   unlocks byte 0 and prints `released`; on failure prints `error: busy`
 //!   and exits with 3.
+//! - `fork-after-wait`: with PATH and OTHER held by others, times out once on
+//!   PATH (leaving a helper blocked), starts an async wait with a 1 h timeout
+//!   on PATH on another thread (the timer thread runs), then forks, as a
+//!   daemon does. The child waits 300 ms for OTHER (printing `child other:
+//!   timed out` when that wait times out) and then for PATH (`child locked`
+//!   once it has it); the parent prints `child <exit code>`.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
@@ -73,6 +80,8 @@ fn main() -> ExitCode {
         "fork" => return fork_and_hold(Path::new(path), &rest[0]),
         #[cfg(windows)]
         "zc" => return zc::hold(Path::new(path)),
+        #[cfg(unix)]
+        "fork-after-wait" => return fork_after_waiting(Path::new(path), Path::new(&rest[0])),
         _ => return hold(kind, path, rest),
     }
     ExitCode::SUCCESS
@@ -172,6 +181,54 @@ fn take_async(
             other => panic!("unknown kind {other}\n{USAGE}"),
         }
     })
+}
+
+/// Leaves the state a timed and an async wait leave behind, then forks: the
+/// child's own waits must be served by helpers and a timer of its own.
+#[cfg(unix)]
+fn fork_after_waiting(path: &Path, other: &Path) -> ExitCode {
+    let short = LockOptions::new().timeout(Duration::from_millis(50));
+    let err = short
+        .lock(path)
+        .expect_err("PATH must be held by another process");
+    assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+    let hour = LockOptions::new().timeout(Duration::from_secs(3600));
+    let pending = hour.lock_async(path.to_path_buf());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        drop(runtime.block_on(pending));
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    match fork::fork() {
+        fork::Side::Child => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let waited = runtime.block_on(
+                LockOptions::new()
+                    .timeout(Duration::from_millis(300))
+                    .lock_async(other),
+            );
+            match waited {
+                Err(LockError::Timeout { .. }) => say("child other: timed out"),
+                other => say(&format!("child other: {other:?}")),
+            }
+            match LockOptions::new()
+                .timeout(Duration::from_secs(60))
+                .lock(path)
+            {
+                Ok(_lock) => say("child locked"),
+                Err(err) => say(&format!("child error: {err}")),
+            }
+            fork::exit_child(0)
+        }
+        fork::Side::Parent(child) => {
+            say(&format!("child {}", fork::wait(child)));
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 /// Takes the lock, forks, lets the child drop or close its copy, then holds

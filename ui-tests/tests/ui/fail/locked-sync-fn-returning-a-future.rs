@@ -18,4 +18,9 @@ fn box_future() -> BoxFuture<'static, u8> {
     Box::pin(async { 1 })
 }
 
+#[scoped_lockfile::locked("job")]
+fn into_future() -> impl std::future::IntoFuture<Output = u8> {
+    async { 1 }
+}
+
 fn main() {}

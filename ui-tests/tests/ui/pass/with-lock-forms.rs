@@ -50,6 +50,22 @@ fn loops(dir: &Path) -> Vec<u32> {
     seen
 }
 
+/// Bodies that always leave: no lint may fire on our wrapping of their value.
+fn always_returns(dir: &Path) -> Result<u8, scoped_lockfile::LockError> {
+    with_lock!(dir.join("always"), { return Ok(7) })?;
+    Ok(0)
+}
+
+#[allow(clippy::never_loop)] // on purpose: the body's `break` is the point
+fn always_breaks(dir: &Path) -> u32 {
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        with_lock!(dir.join("always"), { break }).unwrap();
+    }
+    rounds
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(value(dir.path()).unwrap(), 42);
@@ -58,6 +74,8 @@ fn main() {
     assert_eq!(early_return(dir.path(), true), "returned from inside");
     assert_eq!(early_return(dir.path(), false), "finished inside");
     assert_eq!(loops(dir.path()), [0, 2, 4, 6]);
+    assert_eq!(always_returns(dir.path()).unwrap(), 7);
+    assert_eq!(always_breaks(dir.path()), 1);
     // Released after each use: one try succeeds.
     for name in ["value.lock", "q.lock", "ret.lock", "loop.lock"] {
         scoped_lockfile::LockFile::new(dir.path().join(name)).unwrap();

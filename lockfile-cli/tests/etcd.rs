@@ -1,0 +1,413 @@
+//! `lockfile run --etcd` and `lockfile status --etcd` against a real 3-member
+//! etcd cluster (shared by these tests), with `lockfile` processes killed and
+//! stopped under their commands.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use etcd_test_cluster::{Cluster, spawn_tied, tied_command};
+use support::{LOCKFILE, PATIENCE, exists, hostname, kill, text};
+
+/// The TTL of the tests that wait for a lease to end.
+const TTL: Duration = Duration::from_secs(2);
+
+/// This binary's cluster, or `None` (skipped, outside CI) without etcd.
+fn cluster() -> Option<&'static Cluster> {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    if !Path::new(etcd_test_cluster::ETCD).exists() {
+        support::skip("etcd-server is not installed");
+        return None;
+    }
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    Some(CLUSTER.get_or_init(|| Cluster::start(3, base).expect("start a 3-member etcd cluster")))
+}
+
+fn unique(test: &str) -> String {
+    format!("cli/{test}-{}", std::process::id())
+}
+
+/// `lockfile ARGS` with the cluster's endpoints after `--etcd`.
+fn lockfile_etcd(cluster: &Cluster, subcommand: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(LOCKFILE);
+    command
+        .arg(subcommand)
+        .arg("--etcd")
+        .arg(cluster.endpoints_arg())
+        .args(args)
+        .env_remove("LOCKFILE_ETCD_ENDPOINTS")
+        .stdin(Stdio::null());
+    command
+}
+
+fn output(mut command: Command) -> Output {
+    command.output().unwrap()
+}
+
+/// A `lockfile run --etcd` whose command says `held TOKEN PID` and then waits
+/// for a line on its stdin, tied to this test process.
+struct Holder {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Holder {
+    fn start(cluster: &Cluster, name: &str, options: &[&str]) -> Self {
+        Self::start_running(
+            cluster,
+            name,
+            options,
+            "echo held $LOCKFILE_FENCING_TOKEN $$; read line; echo done",
+        )
+    }
+
+    fn start_running(cluster: &Cluster, name: &str, options: &[&str], script: &str) -> Self {
+        let mut command = tied_command(LOCKFILE);
+        command
+            .args(["run", "--etcd", &cluster.endpoints_arg()])
+            .args(options)
+            .args([name, "--", "sh", "-c", script])
+            .env_remove("LOCKFILE_ETCD_ENDPOINTS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spawn_tied(command).unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for `held TOKEN PID`: the token and the command's pid.
+    fn held(&self) -> (u64, u32) {
+        let line = self.line(PATIENCE).expect("held");
+        let mut words = line.split_whitespace().skip(1);
+        let token = words.next().unwrap().parse().unwrap();
+        let pid = words.next().unwrap().parse().unwrap();
+        (token, pid)
+    }
+
+    fn line(&self, within: Duration) -> Option<String> {
+        self.lines.recv_timeout(within).ok()
+    }
+
+    fn release(&mut self) {
+        self.child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"go\n")
+            .unwrap();
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Exit status and stderr, waiting at most `within`.
+    fn finish(mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + within;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "lockfile still running after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = self.child.wait().unwrap();
+        let stderr = support::read_all(self.child.stderr.take().unwrap());
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_command_gets_a_growing_fencing_token_and_its_exit_status_is_ours() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("token");
+    let run = |code: &str| {
+        let script = format!("echo $LOCKFILE_FENCING_TOKEN; exit {code}");
+        output(lockfile_etcd(
+            cluster,
+            "run",
+            &[&name, "--", "sh", "-c", &script],
+        ))
+    };
+    let first = run("0");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let second = run("3");
+    assert_eq!(second.status.code(), Some(3));
+    let token = |out: &Output| text(&out.stdout).trim().parse::<u64>().unwrap();
+    assert!(token(&second) > token(&first));
+}
+
+#[test]
+fn no_wait_and_timeout_fail_naming_the_holder_with_the_conflict_code() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("conflict");
+    let mut holder = Holder::start(cluster, &name, &[]);
+    holder.held();
+    let busy = output(lockfile_etcd(cluster, "run", &["-n", &name, "true"]));
+    assert_eq!(busy.status.code(), Some(1));
+    let said = text(&busy.stderr);
+    let whom = format!("held by {};{}", holder.pid(), hostname());
+    assert!(said.contains(&whom), "{said}");
+
+    let quiet = output(lockfile_etcd(
+        cluster,
+        "run",
+        &["-n", "-q", "-E", "7", &name, "true"],
+    ));
+    assert_eq!(quiet.status.code(), Some(7));
+    assert_eq!(text(&quiet.stderr), "");
+
+    let started = Instant::now();
+    let timed = output(lockfile_etcd(
+        cluster,
+        "run",
+        &["-w", "0.5", "-v", &name, "true"],
+    ));
+    assert_eq!(timed.status.code(), Some(1));
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    let said = text(&timed.stderr);
+    assert!(
+        said.contains("waiting for up to 500ms") && said.contains("within"),
+        "{said}"
+    );
+
+    holder.release();
+    let (code, _) = holder.finish(PATIENCE);
+    assert_eq!(code, Some(0));
+    let free = output(lockfile_etcd(cluster, "run", &["-n", &name, "true"]));
+    assert_eq!(free.status.code(), Some(0));
+}
+
+#[test]
+fn status_says_free_or_who_holds_with_the_token_and_waiters() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("status");
+    let free = output(lockfile_etcd(cluster, "status", &[&name]));
+    assert_eq!(free.status.code(), Some(0));
+    assert_eq!(text(&free.stdout).trim(), format!("{name}: free"));
+
+    let holder = Holder::start(cluster, &name, &[]);
+    let (token, _) = holder.held();
+    let held = output(lockfile_etcd(cluster, "status", &[&name]));
+    assert_eq!(held.status.code(), Some(1));
+    let said = text(&held.stdout);
+    let expected = format!(
+        "{name}: held by pid {} on {} (this host; the process is running); fencing token {token}, 0 waiting",
+        holder.pid(),
+        hostname()
+    );
+    assert_eq!(said.trim(), expected);
+
+    // The endpoints may come from the environment.
+    let json = Command::new(LOCKFILE)
+        .args(["status", "--json", &name])
+        .env("LOCKFILE_ETCD_ENDPOINTS", cluster.endpoints_arg())
+        .output()
+        .unwrap();
+    assert_eq!(json.status.code(), Some(1));
+    let json = text(&json.stdout);
+    assert!(
+        json.contains(&format!("\"fencing_token\":{token}")),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!("\"pid\":{}", holder.pid())),
+        "{json}"
+    );
+    assert!(json.contains("\"state\":\"held\""), "{json}");
+}
+
+#[test]
+fn a_cluster_that_cannot_be_reached_is_an_error_not_a_free_lock() {
+    let Some(_) = cluster() else { return };
+    // A port nobody listens on (bound, then let go).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let status = Command::new(LOCKFILE)
+        .args(["status", "--etcd", &endpoint, "anything"])
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(2));
+    assert!(
+        text(&status.stderr).contains("etcd did not answer"),
+        "{}",
+        text(&status.stderr)
+    );
+    let run = Command::new(LOCKFILE)
+        .args(["run", "--etcd", &endpoint, "-w", "1", "anything", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(started.elapsed() < PATIENCE);
+}
+
+#[test]
+fn options_that_do_not_apply_to_etcd_are_refused() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("usage");
+    for args in [
+        vec!["-o", name.as_str(), "true"],
+        vec!["--ttl", "soon", name.as_str(), "true"],
+        vec!["-s", name.as_str(), "true"],
+    ] {
+        let refused = output(lockfile_etcd(cluster, "run", &args));
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+    }
+    let shared = output(lockfile_etcd(cluster, "run", &["-s", &name, "true"]));
+    assert!(
+        text(&shared.stderr).contains("shared locks"),
+        "{}",
+        text(&shared.stderr)
+    );
+    // --ttl is for etcd only.
+    let file = Command::new(LOCKFILE)
+        .args(["run", "--ttl", "5", "x.lock", "true"])
+        .env_remove("LOCKFILE_ETCD_ENDPOINTS")
+        .output()
+        .unwrap();
+    assert_eq!(file.status.code(), Some(2));
+}
+
+#[test]
+fn a_killed_lockfile_takes_its_command_along_and_the_next_waiter_gets_the_lock() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("killed");
+    let ttl = TTL.as_secs().to_string();
+    let holder = Holder::start(cluster, &name, &["--ttl", &ttl]);
+    let (token, command_pid) = holder.held();
+    let waiter = Holder::start(cluster, &name, &[]);
+    assert!(waiter.line(Duration::from_millis(300)).is_none());
+    let killed = Instant::now();
+    kill("KILL", &holder.pid());
+    let (next, _) = waiter.held();
+    let took = killed.elapsed();
+    assert!(took < TTL + Duration::from_secs(1), "took {took:?}");
+    assert!(next > token);
+    // The command died with lockfile (the parent-death signal).
+    let deadline = Instant::now() + PATIENCE;
+    while exists(command_pid) && !is_zombie(command_pid) {
+        assert!(Instant::now() < deadline, "the command outlived lockfile");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_stopped_lockfile_loses_the_lease_and_ends_its_command_when_resumed() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("stopped");
+    let ttl = TTL.as_secs().to_string();
+    let script = "echo held $LOCKFILE_FENCING_TOKEN $$; trap 'echo terminated; exit 0' TERM; \
+                  while :; do sleep 0.05; done";
+    let stopped = Holder::start_running(cluster, &name, &["--ttl", &ttl], script);
+    let (token, _) = stopped.held();
+    kill("STOP", &stopped.pid());
+    let started = Instant::now();
+    let mut next = Holder::start(cluster, &name, &[]);
+    let (next_token, _) = next.held();
+    assert!(started.elapsed() < TTL + Duration::from_secs(1));
+    assert!(next_token > token);
+    kill("CONT", &stopped.pid());
+    assert_eq!(stopped.line(PATIENCE).as_deref(), Some("terminated"));
+    let (code, stderr) = stopped.finish(PATIENCE);
+    assert_eq!(code, Some(75), "{stderr}");
+    assert!(stderr.contains("lost the etcd lease"), "{stderr}");
+    next.release();
+    assert_eq!(next.finish(PATIENCE).0, Some(0));
+}
+
+#[test]
+fn a_command_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let Some(cluster) = cluster() else { return };
+    let name = unique("grace");
+    let script = "echo held $LOCKFILE_FENCING_TOKEN $$; trap '' TERM; while :; do sleep 0.05; done";
+    let stopped = Holder::start_running(
+        cluster,
+        &name,
+        &["--ttl", "1", "--kill-after", "0.5"],
+        script,
+    );
+    stopped.held();
+    kill("STOP", &stopped.pid());
+    // Past the TTL (the server's minimum may make it longer than 1 s).
+    std::thread::sleep(TTL);
+    kill("CONT", &stopped.pid());
+    let (code, stderr) = stopped.finish(PATIENCE);
+    assert_eq!(code, Some(75), "{stderr}");
+}
+
+#[test]
+fn processes_counting_under_the_etcd_lock_lose_no_update() {
+    const PROCESSES: usize = 3;
+    const TIMES: usize = 8;
+    let Some(cluster) = cluster() else { return };
+    let name = unique("count");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("count");
+    std::fs::write(&file, "0\n").unwrap();
+    let script = format!(
+        "n=$(cat '{0}'); sleep 0.01; echo $((n + 1)) > '{0}'",
+        file.display()
+    );
+    let workers: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            let endpoints = cluster.endpoints_arg();
+            let (name, script) = (name.clone(), script.clone());
+            std::thread::spawn(move || {
+                for _ in 0..TIMES {
+                    let ran = Command::new(LOCKFILE)
+                        .args([
+                            "run", "--etcd", &endpoints, &name, "--", "sh", "-c", &script,
+                        ])
+                        .status()
+                        .unwrap();
+                    assert!(ran.success());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let count: usize = std::fs::read_to_string(&file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(count, PROCESSES * TIMES);
+}
+
+/// Whether `pid` is a zombie: dead, not yet reaped by its new parent.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}

@@ -1,0 +1,6 @@
+#[scoped_lockfile::locked("job")]
+extern "C" fn callback() -> u8 {
+    1
+}
+
+fn main() {}
