@@ -31,10 +31,13 @@ use crate::sys::{Access, FileId};
 pub(crate) type Outcome = Result<Identified, LockError>;
 
 /// Where one caller's outcome arrives, and how the caller is told.
-#[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
     filled: Condvar,
+    /// The path as this caller gave it. The helper opens the canonical path
+    /// (`\\?\C:\...` on Windows, `/private/var/...` for macOS's `/var/...`);
+    /// its errors are told to the caller with the caller's spelling.
+    called: PathBuf,
 }
 
 #[derive(Default)]
@@ -45,11 +48,27 @@ struct SlotState {
 }
 
 impl Slot {
+    fn new(called: &Path) -> Self {
+        Self {
+            state: Mutex::default(),
+            filled: Condvar::new(),
+            called: called.to_path_buf(),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, SlotState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fill(&self, outcome: Outcome) {
+        let outcome = outcome.map_err(|err| match err {
+            LockError::Io { source, .. } => LockError::io(&self.called, source),
+            LockError::UnsafePath { found, .. } => LockError::UnsafePath {
+                path: self.called.clone(),
+                found,
+            },
+            other => other,
+        });
         let mut state = self.state();
         state.outcome = Some(outcome);
         let waker = state.waker.take();
@@ -133,7 +152,7 @@ impl Waiting {
             path: helper_path(path).map_err(|err| LockError::io(path, err))?,
             access,
         };
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot::new(path));
         with_queues(|queues| {
             if let Some(queue) = queues.get_mut(&key) {
                 queue.push_back(Arc::clone(&slot));

@@ -338,6 +338,8 @@ fn end_when_told(
             return;
         }
         stop.mark_fired();
+        // No SIGTERM to send first and wait `grace` after.
+        let _ = stop.grace;
         let _ = ffi::terminate(process.as_handle(), 1);
     });
     Ok((exited, ender))
