@@ -60,7 +60,7 @@ pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, Lo
             return identify(path, file).map(FirstTry::Held);
         }
         // Removed between our open and our lock: try the file there now.
-        if let Some(locked) = identify_locked(path, file)? {
+        if let Some(locked) = identify_locked(path, file, false)? {
             return finish(path, locked, request).map(FirstTry::Locked);
         }
     }
@@ -133,7 +133,7 @@ pub(crate) fn wait_on(
         let waiting = sys::WaitingDescriptor::register(&file);
         sys::lock(&file, access).map_err(|err| LockError::io(path, err))?;
         drop(waiting);
-        match identify_locked(path, file)? {
+        match identify_locked(path, file, true)? {
             Some(locked) => return Ok(locked),
             None => file = open_lock_file(path, mode)?,
         }

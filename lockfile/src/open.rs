@@ -80,15 +80,22 @@ pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError>
 
 /// Identifies a file whose lock was just taken, or `None` (dropping it, which
 /// releases the lock) if it is no longer the lock file at `path`: removed or
-/// replaced (no name left: the `fstat` says so) or renamed away (a `stat` of
-/// the path says so), while we waited or between our open and our lock.
-/// Whoever holds the file now at `path` holds the lock; the caller starts over
-/// there. The same `stat` keeps a hard link removed in that moment (the link
-/// count back to one) from turning our content write into an overwrite of the
-/// link's target.
-pub(crate) fn identify_locked(path: &Path, file: File) -> Result<Option<Identified>, LockError> {
+/// replaced (no name left: the `fstat` says so) or, after a wait, renamed away
+/// (a `stat` of the path says so). Whoever holds the file now at `path` holds
+/// the lock; the caller starts over there.
+///
+/// The first try, which waits for nothing, skips the `stat`: it would cost a
+/// fifth of an uncontended take (BENCHMARKS.md), against a window of the
+/// microseconds between our `open` and our `flock`, in which only a rename of
+/// the lock file (or the removal of a hard link planted at its path) goes
+/// unseen. The documentation says so.
+pub(crate) fn identify_locked(
+    path: &Path,
+    file: File,
+    waited: bool,
+) -> Result<Option<Identified>, LockError> {
     let locked = identify(path, file)?;
-    let still_the_lock = locked.named && path_names(path, locked.id)?;
+    let still_the_lock = locked.named && (!waited || path_names(path, locked.id)?);
     Ok(still_the_lock.then_some(locked))
 }
 
@@ -144,23 +151,23 @@ fn explain_open_error(path: &Path, err: io::Error) -> LockError {
 mod tests {
     use super::*;
 
-    /// What a racing `rm` or `mv` between our open and our lock leaves us
-    /// with: the descriptor of a file that is no longer the lock at `path`.
+    /// What a racing `rm` or `mv` during a wait leaves us with: the
+    /// descriptor of a file that is no longer the lock at `path`.
     #[test]
     fn a_locked_file_no_longer_at_its_path_is_not_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lock");
 
         let file = open_lock_file(&path, DEFAULT_MODE).unwrap();
-        assert!(identify_locked(&path, file).unwrap().is_some());
+        assert!(identify_locked(&path, file, true).unwrap().is_some());
 
         // Renamed away: still one link, but another file (or none) at the path.
         let file = open_lock_file(&path, DEFAULT_MODE).unwrap();
         std::fs::rename(&path, dir.path().join("lock.old")).unwrap();
-        assert!(identify_locked(&path, file).unwrap().is_none());
+        assert!(identify_locked(&path, file, true).unwrap().is_none());
         let file = open_lock_file(&path, DEFAULT_MODE).unwrap();
         std::fs::rename(dir.path().join("lock.old"), &path).unwrap();
-        assert!(identify_locked(&path, file).unwrap().is_none());
+        assert!(identify_locked(&path, file, true).unwrap().is_none());
 
         // A planted hard link to someone's file, removed after our open: one
         // link left, the target's own, and nothing of ours at the path.
@@ -170,7 +177,7 @@ mod tests {
         std::fs::hard_link(&precious, &planted).unwrap();
         let file = open_lock_file(&planted, DEFAULT_MODE).unwrap();
         std::fs::remove_file(&planted).unwrap();
-        assert!(identify_locked(&planted, file).unwrap().is_none());
+        assert!(identify_locked(&planted, file, true).unwrap().is_none());
         assert_eq!(std::fs::read(&precious).unwrap(), b"data");
     }
 }
