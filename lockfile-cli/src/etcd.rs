@@ -14,12 +14,12 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use scoped_lockfile::{Holder, LockError, LockOptions};
+use scoped_lockfile::Holder;
 use scoped_lockfile_etcd::{EtcdGuard, EtcdLocks, EtcdOptions, EtcdProbe};
 
 use crate::cli::{RunArgs, StatusArgs};
 use crate::escape::for_terminal;
-use crate::run::{command, conflict, exit_status, say_locked, say_waiting};
+use crate::run::{command, exit_status, refused, take_with};
 use crate::status::{FREE, HELD, json_string};
 use crate::sys::{self, Ending, Stop};
 use crate::{ERROR_EXIT, fail, holder};
@@ -79,59 +79,13 @@ pub(crate) fn run(args: &RunArgs, endpoints: &str) -> u8 {
     exit_status(args, outcome)
 }
 
-/// Takes the lock as the options say, like the file lock's `take`: a first
-/// try when `-v` wants to say who holds it, then the wait.
+/// Takes the lock as the options say, as the file lock's `take` does.
 fn take(args: &RunArgs, etcd: &EtcdLocks, name: &str) -> Result<EtcdGuard, u8> {
-    let wait = if args.no_wait {
-        Some(Duration::ZERO)
-    } else {
-        args.timeout
-    };
-    let mut options = LockOptions::new().content_template(&args.content_template);
-    if args.shared {
-        options = options.shared();
-    }
-    let waiting = |options: LockOptions, waited: Duration| match wait {
-        Some(timeout) => options.timeout(timeout.saturating_sub(waited)),
-        None => options,
-    };
     let started = Instant::now();
-    // To say whom it waits for, -v tries once first (a queue place of its
-    // own: the wait after it queues anew).
-    let say_whom = args.verbose && wait != Some(Duration::ZERO);
-    let mut result = if say_whom {
-        options.clone().timeout(Duration::ZERO).lock_on(etcd, name)
-    } else {
-        waiting(options.clone(), Duration::ZERO).lock_on(etcd, name)
-    };
-    if let (true, Err(LockError::Contended { holder, .. })) = (say_whom, &result) {
-        say_waiting(Path::new(name), holder, wait);
-        result = waiting(options, started.elapsed()).lock_on(etcd, name);
-    }
-    match result {
-        Ok(guard) => {
-            if args.verbose {
-                say_locked(Path::new(name), started);
-            }
-            Ok(guard)
-        }
-        Err(err @ LockError::Contended { .. }) => Err(conflict(args, &err)),
-        Err(LockError::Timeout {
-            path,
-            holder,
-            timeout,
-            ..
-        }) => Err(conflict(
-            args,
-            &LockError::Timeout {
-                path,
-                timeout: wait.unwrap_or(timeout),
-                waited: started.elapsed(),
-                holder,
-            },
-        )),
-        Err(err) => Err(fail(&err, ERROR_EXIT)),
-    }
+    take_with(args, Path::new(name), started, |options| {
+        options.lock_on(etcd, name)
+    })
+    .map_err(|err| refused(args, &err))
 }
 
 pub(crate) fn status(args: &StatusArgs, endpoints: &str) -> u8 {

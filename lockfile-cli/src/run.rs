@@ -80,58 +80,85 @@ pub(crate) fn command(args: &RunArgs) -> Command {
 
 /// Takes the lock as the options say, or reports why not and gives the exit status.
 fn take(args: &RunArgs) -> Result<Held, u8> {
-    let wait = if args.no_wait {
+    let started = Instant::now();
+    match take_with(args, &args.path, started, |options| {
+        options.lock(&args.path)
+    }) {
+        Ok(lock) => Ok(Held::Written(lock)),
+        Err(LockError::Io { source, .. }) if may_lock_read_only(&source) => {
+            take_read_only(args, &source, wait_limit(args), started)
+        }
+        Err(err) => Err(refused(args, &err)),
+    }
+}
+
+/// How long `-n`/`-w` say to wait; `None` is forever.
+fn wait_limit(args: &RunArgs) -> Option<Duration> {
+    if args.no_wait {
         Some(Duration::ZERO)
     } else {
         args.timeout
-    };
+    }
+}
+
+/// Takes a lock named `name` through `attempt`, on any backend, with the
+/// options `args` give: when `-v` is to say whom it waits for, one try first
+/// (then the wait, for what is left of the timeout), and the time it took.
+/// A timeout is reported with the timeout asked for, which the first try was
+/// part of, and the whole time waited.
+pub(crate) fn take_with<G>(
+    args: &RunArgs,
+    name: &Path,
+    started: Instant,
+    attempt: impl Fn(LockOptions) -> Result<G, LockError>,
+) -> Result<G, LockError> {
+    let wait = wait_limit(args);
     let mut options = LockOptions::new().content_template(&args.content_template);
     if args.shared {
         options = options.shared();
     }
-    let started = Instant::now();
-    let mut result = options.clone().timeout(Duration::ZERO).lock(&args.path);
-    if let Err(LockError::Contended { holder, .. }) = &result
-        && wait != Some(Duration::ZERO)
-    {
-        if args.verbose {
-            say_waiting(&args.path, holder, wait);
-        }
-        result = match wait {
-            Some(timeout) => options
-                .timeout(timeout.saturating_sub(started.elapsed()))
-                .lock(&args.path),
-            None => options.lock(&args.path),
-        };
+    let waiting = |options: LockOptions| match wait {
+        Some(timeout) => options.timeout(timeout.saturating_sub(started.elapsed())),
+        None => options,
+    };
+    let say_whom = args.verbose && wait != Some(Duration::ZERO);
+    let mut result = if say_whom {
+        attempt(options.clone().timeout(Duration::ZERO))
+    } else {
+        attempt(waiting(options.clone()))
+    };
+    if let (true, Err(LockError::Contended { holder, .. })) = (say_whom, &result) {
+        say_waiting(name, holder, wait);
+        result = attempt(waiting(options));
     }
     match result {
-        Ok(lock) => {
+        Ok(guard) => {
             if args.verbose {
-                say_locked(&args.path, started);
+                say_locked(name, started);
             }
-            Ok(Held::Written(lock))
+            Ok(guard)
         }
-        Err(err @ LockError::Contended { .. }) => Err(conflict(args, &err)),
-        // How long it waited in all, the first try included.
         Err(LockError::Timeout {
             path,
             holder,
             timeout,
             ..
-        }) => Err(conflict(
-            args,
-            &LockError::Timeout {
-                path,
-                // The timeout asked for, of which the first try was a part.
-                timeout: wait.unwrap_or(timeout),
-                waited: started.elapsed(),
-                holder,
-            },
-        )),
-        Err(LockError::Io { source, .. }) if may_lock_read_only(&source) => {
-            take_read_only(args, &source, wait, started)
-        }
-        Err(err) => Err(fail(&err, ERROR_EXIT)),
+        }) => Err(LockError::Timeout {
+            path,
+            timeout: wait.unwrap_or(timeout),
+            waited: started.elapsed(),
+            holder,
+        }),
+        Err(err) => Err(err),
+    }
+}
+
+/// The exit status for a lock not taken: the conflict code (quietly with -q)
+/// when it is held, the error status otherwise.
+pub(crate) fn refused(args: &RunArgs, err: &LockError) -> u8 {
+    match err {
+        LockError::Contended { .. } | LockError::Timeout { .. } => conflict(args, err),
+        _ => fail(err, ERROR_EXIT),
     }
 }
 
