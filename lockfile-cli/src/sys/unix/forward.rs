@@ -28,8 +28,10 @@ pub(crate) struct Forwarder {
 #[derive(Default)]
 struct State {
     job: Option<Arc<Job>>,
-    /// The first ending signal that came before the command was started.
-    early: Option<i32>,
+    /// The first ending signal that came before the command was known, with
+    /// who sent it: the command itself may have, between its start and
+    /// [`Forwarder::forward_to`], and must not get it back.
+    early: Option<Origin>,
 }
 
 impl Forwarder {
@@ -54,7 +56,7 @@ impl Forwarder {
                     match &state.job {
                         Some(job) => pass_on(job, &origin),
                         None if ENDING.contains(&origin.signal) => {
-                            state.early.get_or_insert(origin.signal);
+                            state.early.get_or_insert(origin);
                         }
                         None => {}
                     }
@@ -69,14 +71,14 @@ impl Forwarder {
 
     /// The first ending signal that came so far, while there is no command.
     pub(crate) fn early(&self) -> Option<i32> {
-        self.lock().early
+        self.lock().early.as_ref().map(|origin| origin.signal)
     }
 
     /// From now on signals go to `job`, starting with one that came before.
     pub(crate) fn forward_to(&self, job: &Arc<Job>) {
         let mut state = self.lock();
-        if let Some(signal) = state.early.take() {
-            job.signal(signal);
+        if let Some(origin) = state.early.take() {
+            pass_on(job, &origin);
         }
         state.job = Some(Arc::clone(job));
     }
