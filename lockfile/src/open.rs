@@ -65,10 +65,7 @@ fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError
 pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError> {
     let info = regular_info(path, &file)?;
     if info.links > 1 {
-        return Err(LockError::UnsafePath {
-            path: path.to_path_buf(),
-            found: "a file with other hard links",
-        });
+        return Err(unsafe_path(path, "a file with other hard links"));
     }
     Ok(Identified {
         id: info.id,
@@ -123,10 +120,7 @@ fn regular_info(path: &Path, file: &File) -> Result<FileInfo, LockError> {
     let info = sys::info(file).map_err(|err| LockError::io(path, err))?;
     match info.not_regular {
         None => Ok(info),
-        Some(found) => Err(LockError::UnsafePath {
-            path: path.to_path_buf(),
-            found,
-        }),
+        Some(found) => Err(unsafe_path(path, found)),
     }
 }
 
@@ -137,11 +131,15 @@ fn explain_open_error(path: &Path, err: io::Error) -> LockError {
         Ok(FileInfo {
             not_regular: Some(found),
             ..
-        }) => LockError::UnsafePath {
-            path: path.to_path_buf(),
-            found,
-        },
+        }) => unsafe_path(path, found),
         _ => LockError::io(path, err),
+    }
+}
+
+fn unsafe_path(path: &Path, found: &'static str) -> LockError {
+    LockError::UnsafePath {
+        path: path.to_path_buf(),
+        found,
     }
 }
 
