@@ -57,7 +57,7 @@ fn read_once(side: Side, path: &Path) {
         Side::Lockfile => {
             let lock = LockOptions::new().shared().lock(path).unwrap();
             hold(READ_HOLD);
-            black_box(lock);
+            drop(black_box(lock));
         }
     }
 }
@@ -79,7 +79,7 @@ fn write_once(side: Side, path: &Path, content: &[u8]) -> u64 {
             let lock = LockOptions::new().lock(path).unwrap();
             let waited = monotonic_ns() - started;
             hold(WRITE_HOLD);
-            black_box(lock);
+            drop(black_box(lock));
             waited
         }
     }

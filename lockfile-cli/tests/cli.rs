@@ -279,7 +279,7 @@ fn a_command_that_cannot_start_is_127_and_the_lock_is_released() {
     let out = output(&["run", path.to_str().unwrap(), "--", "/no/such/command"]);
     assert_eq!(out.status.code(), Some(127));
     assert!(text(&out.stderr).starts_with("lockfile: cannot run /no/such/command: "));
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
 }
 
 #[test]

@@ -83,7 +83,7 @@ fn run_holds_the_lock_while_its_command_runs_and_says_who_and_that_it_runs() {
         std::fs::read_to_string(&path).unwrap(),
         format!(" {pid};{}\n", host())
     );
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn run_exits_with_its_command_s_exit_code_all_32_bits_of_it() {
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let out = output(&["run", shown, "--", "no-such-program-anywhere"]);
     assert_eq!(out.status.code(), Some(127), "{out:?}");
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
 }
 
 #[test]
@@ -272,6 +272,6 @@ fn ctrl_break_reaches_the_command_and_lockfile_outlives_it_holding_the_lock() {
         wait_for(&mut run).map(i32::cast_unsigned),
         Some(STATUS_CONTROL_C_EXIT)
     );
-    LockFile::new(&job).unwrap();
+    drop(LockFile::new(&job).unwrap());
     other_held.close().unwrap();
 }

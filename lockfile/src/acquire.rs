@@ -1,12 +1,14 @@
-//! Taking a lock: one try, then waiting as the options say, then writing the
-//! holder's content (semantics 1, 3, 4, 6, 10, 11).
+//! Taking a lock: one try, then waiting as the options say, then checking
+//! that the lock is still the one at the path and writing the holder's
+//! content (semantics 1, 3, 4, 6, 10, 11, 13, 17). Sync and async callers go
+//! through the same steps: [`try_once`], a wait, [`conclude`].
 
 use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::open::{Identified, identify, identify_locked, open_lock_file};
-use crate::sys::{self, Access};
+use crate::open::{Identified, identify, inspect, open_lock_file, path_names};
+use crate::sys::{self, Access, FileId};
 use crate::template::Template;
 use crate::wait::Waiting;
 use crate::{LockError, held, holder};
@@ -41,10 +43,87 @@ pub(crate) struct Request<'a> {
     pub(crate) mode: u32,
 }
 
+/// The content a lock with `access` writes: readers write nothing, so they
+/// need not pay for `getpid`, the host name and formatting.
+pub(crate) fn content_for(template: &Template, access: Access) -> String {
+    match access {
+        Access::Exclusive => template.render(),
+        Access::Shared => String::new(),
+    }
+}
+
+/// A lock just taken on a descriptor of ours that no guard owns yet.
+///
+/// Dropping it unlocks explicitly before closing (semantic 17): a child
+/// forked since the lock was taken has a copy of the descriptor, and closing
+/// ours alone would leave the lock to that copy. Only a guard, whose
+/// descriptor a child may legitimately share, releases by closing. A
+/// descriptor a wait blocked on stays registered (closed in any child forked
+/// meanwhile) until a guard owns it.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    /// `None` once a guard owns it.
+    file: Option<File>,
+    pub(crate) id: FileId,
+    /// Its length when taken, exact while we hold the lock.
+    len: u64,
+    /// Whether it had a name then: no link left means it was removed or
+    /// replaced (a file with more than one is refused).
+    named: bool,
+    registered: Option<sys::WaitingDescriptor>,
+}
+
+impl Taken {
+    /// Identifies `file`, whose lock was just taken; on error, the lock is
+    /// let go as any unwanted one.
+    pub(crate) fn new(
+        path: &Path,
+        file: File,
+        registered: Option<sys::WaitingDescriptor>,
+    ) -> Result<Self, LockError> {
+        let mut taken = Self {
+            file: Some(file),
+            id: FileId {
+                volume: 0,
+                index: 0,
+            },
+            len: 0,
+            named: false,
+            registered,
+        };
+        (taken.id, taken.len, taken.named) = inspect(path, taken.file())?;
+        Ok(taken)
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        self.file.as_ref().expect("taken until a guard owns it")
+    }
+
+    /// The descriptor, now a guard's, and its identity.
+    pub(crate) fn into_guard(mut self) -> (File, FileId) {
+        let file = self.file.take().expect("taken until a guard owns it");
+        // The registration ends with `self`, after the guard owns the file.
+        (file, self.id)
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            let _ = sys::unlock(&file);
+            // Unregistered before the close, so that no child can close a
+            // number reused by another open meanwhile; a copy made now holds
+            // no lock anymore.
+            drop(self.registered.take());
+            drop(file);
+        }
+    }
+}
+
 /// What the first, non-blocking try found.
 pub(crate) enum FirstTry {
     /// The lock is ours and its content written.
-    Locked(Identified),
+    Locked(Taken),
     /// Someone holds it; this descriptor does not hold it, but can read it.
     Held(Identified),
 }
@@ -59,100 +138,100 @@ pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, Lo
             // A FIFO or device held by someone else is still refused as what it is.
             return identify(path, file).map(FirstTry::Held);
         }
-        // Removed between our open and our lock: try the file there now.
-        if let Some(locked) = identify_locked(path, file, false)? {
-            return finish(path, locked, request).map(FirstTry::Locked);
+        let taken = Taken::new(path, file, None)?;
+        // Removed between our open and our lock: try the file there now. (A
+        // rename in those microseconds goes unseen: checking the path would
+        // cost a fifth of an uncontended take; the documentation says so.)
+        if taken.named {
+            return finish(path, taken, request).map(FirstTry::Locked);
         }
     }
 }
 
-/// Locks `path` and writes the rendered `template` into it, waiting as `wait`
+/// Locks `path` and writes `request`'s content into it, waiting as `wait`
 /// says; the calling thread blocks while it waits.
-///
-/// The template is rendered before the file is opened, so nothing about it can
-/// fail once the lock is held.
-pub(crate) fn acquire(
-    path: &Path,
-    template: &Template,
-    access: Access,
-    wait: Wait,
-    mode: u32,
-) -> Result<Identified, LockError> {
-    // Readers write nothing, so they need not pay for `getpid` and formatting.
-    let content = match access {
-        Access::Exclusive => template.render(),
-        Access::Shared => String::new(),
-    };
-    let request = Request {
-        content: &content,
-        access,
-        mode,
-    };
-    let held_elsewhere = match try_once(path, request)? {
-        FirstTry::Locked(locked) => return Ok(locked),
-        FirstTry::Held(held_elsewhere) => held_elsewhere,
-    };
-    // The clock starts at the first failed try: the open before it is
-    // microseconds, and the uncontended path need not read the clock.
-    let started = Instant::now();
-    if wait == Wait::For(Duration::ZERO) {
-        return Err(contended(path, &held_elsewhere, access));
+pub(crate) fn acquire(path: &Path, request: Request<'_>, wait: Wait) -> Result<Taken, LockError> {
+    let mut started = None;
+    loop {
+        let held_elsewhere = match try_once(path, request)? {
+            FirstTry::Locked(taken) => return Ok(taken),
+            FirstTry::Held(held_elsewhere) => held_elsewhere,
+        };
+        // The clock starts at the first failed try: the open before it is
+        // microseconds, and the uncontended path need not read the clock.
+        let started = *started.get_or_insert_with(Instant::now);
+        if wait == Wait::For(Duration::ZERO) {
+            return Err(contended(path, &held_elsewhere, request.access));
+        }
+        let taken = match wait.deadline(started) {
+            None => {
+                // Only a wait that can never end is refused, and only where that
+                // is certain (semantic 11); a timed wait just times out.
+                if held::in_locked_scope(held_elsewhere.id) {
+                    return Err(LockError::WouldDeadlock {
+                        path: path.to_path_buf(),
+                    });
+                }
+                wait_forever(path, &held_elsewhere, request)?
+            }
+            Some(deadline) => {
+                let waited = if Instant::now() < deadline {
+                    Waiting::start(path, &held_elsewhere, request.access, request.mode)?
+                        .wait_until(deadline)
+                } else {
+                    None // started over, and the time is up
+                };
+                match waited {
+                    Some(outcome) => outcome?,
+                    None => {
+                        return Err(timed_out(path, wait, started, &held_elsewhere, request));
+                    }
+                }
+            }
+        };
+        if let Some(taken) = conclude(path, taken, request)? {
+            return Ok(taken);
+        }
     }
-    let locked = match wait.deadline(started) {
-        None => {
-            // Only a wait that can never end is refused, and only where that
-            // is certain (semantic 11); a timed wait just times out.
-            if held::in_locked_scope(held_elsewhere.id) {
-                return Err(LockError::WouldDeadlock {
-                    path: path.to_path_buf(),
-                });
-            }
-            wait_on(path, held_elsewhere.file, access, mode)?
-        }
-        Some(deadline) => {
-            let waiting = Waiting::start(path, held_elsewhere.id, access, mode)?;
-            match waiting.wait_until(deadline) {
-                Some(outcome) => outcome?,
-                None => return Err(timed_out(path, wait, started, &held_elsewhere, access)),
-            }
-        }
-    };
-    finish(path, locked, request)
 }
 
-/// Blocks on `file`'s own descriptor until its lock is ours, and starts over
-/// on the file at `path` for as long as the one locked turns out to have lost
-/// its name while we waited.
-pub(crate) fn wait_on(
+/// Blocks the calling thread in the kernel on a new open of the file the
+/// first try opened (not of the path, which may name another file by now).
+fn wait_forever(
     path: &Path,
-    mut file: File,
-    access: Access,
-    mode: u32,
-) -> Result<Identified, LockError> {
-    loop {
-        let waiting = sys::WaitingDescriptor::register(&file);
-        sys::lock(&file, access).map_err(|err| LockError::io(path, err))?;
-        drop(waiting);
-        match identify_locked(path, file, true)? {
-            Some(locked) => return Ok(locked),
-            None => file = open_lock_file(path, mode)?,
-        }
+    held_elsewhere: &Identified,
+    request: Request<'_>,
+) -> Result<Taken, LockError> {
+    let io = |err| LockError::io(path, err);
+    let anchor = sys::Anchor::new(path, &held_elsewhere.file).map_err(io)?;
+    let (file, registered) = anchor.open_registered(request.mode).map_err(io)?;
+    sys::lock(&file, request.access).map_err(io)?;
+    Taken::new(path, file, Some(registered))
+}
+
+/// Ends every wait, sync or async: the lock is the caller's only if `path`
+/// still names the file it got, in which case its content is written;
+/// `None` (the lock let go) means the caller starts over with a first try.
+pub(crate) fn conclude(
+    path: &Path,
+    taken: Taken,
+    request: Request<'_>,
+) -> Result<Option<Taken>, LockError> {
+    if !taken.named || !path_names(path, taken.id)? {
+        return Ok(None);
     }
+    finish(path, taken, request).map(Some)
 }
 
 /// Completes a lock just taken and identified: an exclusive holder writes its
 /// content; a shared one leaves the file as it is (readers would overwrite
-/// each other). On error, dropping the file releases the lock.
-pub(crate) fn finish(
-    path: &Path,
-    locked: Identified,
-    request: Request<'_>,
-) -> Result<Identified, LockError> {
+/// each other). On error, the file is as it was and the lock let go.
+fn finish(path: &Path, taken: Taken, request: Request<'_>) -> Result<Taken, LockError> {
     if request.access == Access::Exclusive {
-        write_content(&locked, request.content.as_bytes())
+        write_content(&taken, request.content.as_bytes())
             .map_err(|err| LockError::io(path, err))?;
     }
-    Ok(locked)
+    Ok(taken)
 }
 
 pub(crate) fn contended(path: &Path, held_elsewhere: &Identified, access: Access) -> LockError {
@@ -167,7 +246,7 @@ pub(crate) fn timed_out(
     wait: Wait,
     started: Instant,
     held_elsewhere: &Identified,
-    access: Access,
+    request: Request<'_>,
 ) -> LockError {
     let Wait::For(timeout) = wait else {
         unreachable!("only a wait with a deadline times out")
@@ -176,19 +255,41 @@ pub(crate) fn timed_out(
         path: path.to_path_buf(),
         timeout,
         waited: started.elapsed(),
-        holder: holder::look(&held_elsewhere.file, access),
+        holder: holder::look(&held_elsewhere.file, request.access),
     }
 }
 
 /// Writes at offset 0 and cuts the file to the content's length if it was
 /// longer, so an old content never survives and nothing is ever appended. The
-/// length is the one `identify` read under the lock, so the cut is skipped,
-/// saving a syscall, only when no byte past the content can remain.
-fn write_content(locked: &Identified, content: &[u8]) -> std::io::Result<()> {
-    sys::write_all_at(&locked.file, content, 0)?;
-    let len = content.len() as u64;
-    if locked.len > len {
-        locked.file.set_len(len)?;
+/// length is the one read under the lock, so the cut is skipped, saving a
+/// syscall, only when no byte past the content can remain.
+///
+/// A write that fails part-way (`EFBIG` past `RLIMIT_FSIZE`, `ENOSPC`) must not
+/// leave part of our content naming us in a lock we let go (semantic 13): the
+/// previous bytes are put back. Only a write that grows the file can run out
+/// of room, so only then are they read first (one `pread`, not paid by the
+/// usual same-length content); otherwise the file is cut to nothing.
+fn write_content(taken: &Taken, content: &[u8]) -> std::io::Result<()> {
+    let file = taken.file();
+    let previous = if taken.len > 0 && (content.len() as u64) > taken.len {
+        let mut previous = vec![0; usize::try_from(taken.len).unwrap_or(0)];
+        let read = sys::read_at(file, &mut previous, 0)?;
+        previous.truncate(read);
+        Some(previous)
+    } else {
+        None
+    };
+    let written = sys::write_all_at(file, content, 0).and_then(|()| {
+        let len = content.len() as u64;
+        if taken.len > len {
+            file.set_len(len)?;
+        }
+        Ok(())
+    });
+    if written.is_err() {
+        let restored = previous.as_deref().unwrap_or_default();
+        let _ = sys::write_all_at(file, restored, 0);
+        let _ = file.set_len(restored.len() as u64);
     }
-    Ok(())
+    written
 }

@@ -28,6 +28,7 @@ use crate::{LockError, LockFile, LockOptions};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "the lock is released as soon as the LockedContext is dropped"]
 pub struct LockedContext {
     lock: LockFile,
 }

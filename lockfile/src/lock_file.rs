@@ -3,8 +3,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::acquire::{Wait, acquire};
-use crate::open::{DEFAULT_MODE, Identified};
+use crate::acquire::{Request, Taken, Wait, acquire, content_for};
+use crate::open::DEFAULT_MODE;
 use crate::sys::{self, Access, FileId};
 use crate::template::Template;
 use crate::{LockError, LockOptions};
@@ -72,6 +72,7 @@ use crate::{LockError, LockOptions};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "the lock is released as soon as the LockFile is dropped"]
 pub struct LockFile {
     /// `None` only once released, in `close` or `drop`.
     file: Option<File>,
@@ -148,16 +149,24 @@ impl LockFile {
         wait: Wait,
         mode: u32,
     ) -> Result<Self, LockError> {
-        let locked = acquire(path, template, access, wait, mode)?;
-        Ok(Self::from_locked(path.to_path_buf(), locked))
+        let content = content_for(template, access);
+        let request = Request {
+            content: &content,
+            access,
+            mode,
+        };
+        let taken = acquire(path, request, wait)?;
+        Ok(Self::from_taken(path.to_path_buf(), taken))
     }
 
-    /// Wraps a lock just taken by `acquire`.
-    pub(crate) fn from_locked(path: PathBuf, locked: Identified) -> Self {
+    /// Wraps a lock just taken: from here on, a forked child's copy of its
+    /// descriptor is a copy of a guard, released by closing.
+    pub(crate) fn from_taken(path: PathBuf, taken: Taken) -> Self {
+        let (file, id) = taken.into_guard();
         Self {
-            file: Some(locked.file),
+            file: Some(file),
             path,
-            id: locked.id,
+            id,
         }
     }
 

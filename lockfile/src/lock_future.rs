@@ -1,6 +1,7 @@
-//! Taking a lock from async code: the same first try, then the same helper
-//! threads as a timed wait, woken through the task's `Waker` instead of blocking
-//! the executor's thread.
+//! Taking a lock from async code: the same first try, the same helper threads
+//! as a timed wait (woken through the task's `Waker` instead of blocking the
+//! executor's thread) and the same check and write once served
+//! ([`conclude`]), starting over if the path names another file by then.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::acquire::{FirstTry, Request, Wait, contended, finish, timed_out, try_once};
+use crate::acquire::{FirstTry, Request, Wait, conclude, contended, timed_out, try_once};
 use crate::open::Identified;
 use crate::sys::Access;
 use crate::wait::Waiting;
@@ -28,6 +29,9 @@ pub(crate) struct LockFuture {
     access: Access,
     wait: Wait,
     mode: u32,
+    /// When the first try found the lock held: a wait that starts over keeps
+    /// its deadline.
+    started: Option<Instant>,
     state: State,
 }
 
@@ -37,7 +41,6 @@ enum State {
         waiting: Waiting,
         /// Our unlocked descriptor, to say who held the lock if we give up.
         held_elsewhere: Identified,
-        started: Instant,
         /// `None` when waiting forever; dropped with the state, which
         /// withdraws it from the timer.
         deadline: Option<(Instant, timer::Deadline)>,
@@ -64,6 +67,7 @@ impl LockFuture {
             access,
             wait,
             mode,
+            started: None,
             state: State::Start,
         }
     }
@@ -76,17 +80,15 @@ impl LockFuture {
         }
     }
 
-    fn lock_file(&self, locked: Identified) -> LockFile {
-        LockFile::from_locked(self.path.clone(), locked)
-    }
-
     /// The first try, and on contention the start of the wait.
-    fn start(&mut self, cx: &mut Context<'_>) -> Poll<Result<LockFile, LockError>> {
+    fn start(&mut self) -> Poll<Result<LockFile, LockError>> {
         if let Some(err) = self.invalid.take() {
             return Poll::Ready(Err(err));
         }
         let held_elsewhere = match try_once(&self.path, self.request())? {
-            FirstTry::Locked(locked) => return Poll::Ready(Ok(self.lock_file(locked))),
+            FirstTry::Locked(taken) => {
+                return Poll::Ready(Ok(LockFile::from_taken(self.path.clone(), taken)));
+            }
             FirstTry::Held(held_elsewhere) => held_elsewhere,
         };
         if self.wait == Wait::For(Duration::ZERO) {
@@ -94,9 +96,21 @@ impl LockFuture {
         }
         // No deadlock check: this task yields while it waits, so a holder on
         // this thread can still run and release.
-        let started = Instant::now();
-        let waiting = Waiting::start(&self.path, held_elsewhere.id, self.access, self.mode)?;
-        let deadline = match self.wait.deadline(started) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let deadline = self.wait.deadline(started);
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            // Started over, and the time is up.
+            let err = timed_out(
+                &self.path,
+                self.wait,
+                started,
+                &held_elsewhere,
+                self.request(),
+            );
+            return Poll::Ready(Err(err));
+        }
+        let waiting = Waiting::start(&self.path, &held_elsewhere, self.access, self.mode)?;
+        let deadline = match deadline {
             Some(at) => {
                 let registered = timer::wake_at(at, Arc::downgrade(waiting.slot()))
                     .map_err(|err| LockError::io(&self.path, err))?;
@@ -107,10 +121,9 @@ impl LockFuture {
         self.state = State::Waiting {
             waiting,
             held_elsewhere,
-            started,
             deadline,
         };
-        self.wait_more(cx)
+        Poll::Pending
     }
 
     fn wait_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<LockFile, LockError>> {
@@ -129,7 +142,6 @@ impl LockFuture {
                 let State::Waiting {
                     waiting,
                     held_elsewhere,
-                    started,
                     ..
                 } = std::mem::replace(&mut self.state, State::Done)
                 else {
@@ -137,17 +149,26 @@ impl LockFuture {
                 };
                 // Handed over right at the deadline: still taken.
                 let Some(outcome) = waiting.leave() else {
-                    let err =
-                        timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
+                    let started = self.started.expect("set before waiting");
+                    let err = timed_out(
+                        &self.path,
+                        self.wait,
+                        started,
+                        &held_elsewhere,
+                        self.request(),
+                    );
                     return Poll::Ready(Err(err));
                 };
                 outcome
             }
             None => return Poll::Pending,
         };
-        self.state = State::Done;
-        let locked = finish(&self.path, outcome?, self.request())?;
-        Poll::Ready(Ok(self.lock_file(locked)))
+        self.state = State::Start;
+        match conclude(&self.path, outcome?, self.request())? {
+            Some(taken) => Poll::Ready(Ok(LockFile::from_taken(self.path.clone(), taken))),
+            // The path names another file now: a first try there, at once.
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -156,10 +177,22 @@ impl Future for LockFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let result = match this.state {
-            State::Start => this.start(cx),
-            State::Waiting { .. } => this.wait_more(cx),
-            State::Done => panic!("LockFuture polled after completion"),
+        assert!(
+            !matches!(this.state, State::Done),
+            "LockFuture polled after completion"
+        );
+        // `start` ends ready or waiting; `wait_more` ready, waiting with the
+        // waker registered, or back at `Start` to begin again at once.
+        let result = loop {
+            if matches!(this.state, State::Start)
+                && let Poll::Ready(done) = this.start()
+            {
+                break Poll::Ready(done);
+            }
+            let step = this.wait_more(cx);
+            if step.is_ready() || matches!(this.state, State::Waiting { .. }) {
+                break step;
+            }
         };
         if result.is_ready() {
             this.state = State::Done;

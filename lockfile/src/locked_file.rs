@@ -49,6 +49,7 @@ use crate::{LockError, LockFile, LockOptions};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "the lock is released as soon as the LockedFile is dropped"]
 pub struct LockedFile {
     // Declared before `lock`: fields drop in order, so the file is closed while
     // the lock is still held.

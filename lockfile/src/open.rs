@@ -13,27 +13,59 @@ use crate::sys::{self, FileId, FileInfo};
 /// see from `touch`-like tools, without making the file writable by others.
 pub(crate) const DEFAULT_MODE: u32 = 0o644;
 
-/// A regular lock file, with what `fstat` said about it.
+/// A regular lock file (not locked by us), and which file it is.
 #[derive(Debug)]
 pub(crate) struct Identified {
     pub(crate) file: File,
     pub(crate) id: FileId,
-    /// Its length when identified; exact while we hold the lock.
-    pub(crate) len: u64,
-    /// Whether it had a name then: no link left means it was removed or
-    /// replaced (a file with more than one is refused).
-    pub(crate) named: bool,
 }
 
 /// Opens `path` read-write, creating it with `mode` if missing; never truncates
 /// and never follows a symlink in the last component. The caller must
 /// [`identify`] it before writing: the type check is left to that one `fstat`,
 /// which, done after locking, also gives the length the content write needs.
+///
+/// An existing file is opened without `O_CREAT`: with `fs.protected_regular`
+/// (the default of systemd distributions), an `O_CREAT` open of another
+/// user's file in a world-writable sticky directory such as `/tmp` is refused,
+/// even to root, while zc.lockfile (which opens without it first) gets in. A
+/// missing file is created with `O_CREAT | O_EXCL`, and if someone else
+/// created it in between, opened again: never the r+/a+ two-step that could
+/// truncate or append.
 pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<File, LockError> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true);
-    sys::create_mode(&mut options, mode);
-    open_safely(path, &mut options)
+    loop {
+        let mut existing = OpenOptions::new();
+        existing.read(true).write(true);
+        match open_safely(path, &mut existing) {
+            Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            other => return other,
+        }
+        let mut create = OpenOptions::new();
+        create.read(true).write(true).create_new(true);
+        sys::create_mode(&mut create, mode);
+        match open_safely(path, &mut create) {
+            Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(missing_directory(path, &source));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A create that fails with `ENOENT` is about the directory, not the file:
+/// saying "No such file or directory" of the lock file would send the reader
+/// looking for a file that is only to be created.
+fn missing_directory(path: &Path, source: &io::Error) -> LockError {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let said = format!(
+        "its directory '{}' does not exist ({source})",
+        dir.display()
+    );
+    LockError::io(path, io::Error::new(io::ErrorKind::NotFound, said))
 }
 
 /// Opens an existing lock file read-only, to look at it; `None` if there is none.
@@ -57,47 +89,32 @@ fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError
 }
 
 /// Refuses anything but a regular file with no other hard link (dropping
-/// `file`, and with it any lock on it), and says which file it is and how long.
+/// `file`), and says which file it is and how long. For a file whose lock
+/// was just taken, see [`inspect`], which leaves the file to the caller.
+pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError> {
+    let (id, _, _) = inspect(path, &file)?;
+    Ok(Identified { file, id })
+}
+
+/// The identity, length and whether it has a name (one link) of a regular
+/// file without other hard links; else the error that refuses it.
 ///
 /// A second hard link would let whoever made it turn our content write into an
 /// overwrite of their target (a file they could not write themselves), the way a
 /// symlink would; `O_NOFOLLOW` cannot see it, the link count can.
-pub(crate) fn identify(path: &Path, file: File) -> Result<Identified, LockError> {
-    let info = regular_info(path, &file)?;
+pub(crate) fn inspect(path: &Path, file: &File) -> Result<(FileId, u64, bool), LockError> {
+    let info = regular_info(path, file)?;
     if info.links > 1 {
         return Err(unsafe_path(path, "a file with other hard links"));
     }
-    Ok(Identified {
-        id: info.id,
-        len: info.len,
-        named: info.links == 1,
-        file,
-    })
+    Ok((info.id, info.len, info.links == 1))
 }
 
-/// Identifies a file whose lock was just taken, or `None` (dropping it, which
-/// releases the lock) if it is no longer the lock file at `path`: removed or
-/// replaced (no name left: the `fstat` says so) or, after a wait, renamed away
-/// (a `stat` of the path says so). Whoever holds the file now at `path` holds
-/// the lock; the caller starts over there.
-///
-/// The first try, which waits for nothing, skips the `stat`: it would cost a
-/// fifth of an uncontended take (BENCHMARKS.md), against a window of the
-/// microseconds between our `open` and our `flock`, in which only a rename of
-/// the lock file (or the removal of a hard link planted at its path) goes
-/// unseen. The documentation says so.
-pub(crate) fn identify_locked(
-    path: &Path,
-    file: File,
-    waited: bool,
-) -> Result<Option<Identified>, LockError> {
-    let locked = identify(path, file)?;
-    let still_the_lock = locked.named && (!waited || path_names(path, locked.id)?);
-    Ok(still_the_lock.then_some(locked))
-}
-
-/// Whether `path` still names the file `id`.
-fn path_names(path: &Path, id: FileId) -> Result<bool, LockError> {
+/// Whether `path` names the file `id` now: after every wait, the caller
+/// checks that the lock it got is still the lock at its path (renamed away,
+/// or its directory switched, it is not; whoever holds the file now at `path`
+/// holds the lock, and the caller starts over there).
+pub(crate) fn path_names(path: &Path, id: FileId) -> Result<bool, LockError> {
     match sys::path_info(path) {
         Ok(info) => Ok(info.id == id),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -143,39 +160,32 @@ fn unsafe_path(path: &Path, found: &'static str) -> LockError {
     }
 }
 
-// Unix only: on Windows a file we have open cannot be renamed or removed (no
-// delete sharing), so the race these tests stage cannot happen there.
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    /// What a racing `rm` or `mv` during a wait leaves us with: the
-    /// descriptor of a file that is no longer the lock at `path`.
+    /// A missing directory is named as what is missing.
     #[test]
-    fn a_locked_file_no_longer_at_its_path_is_not_the_lock() {
+    fn a_missing_directory_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir/x.lock");
+        let err = open_lock_file(&path, DEFAULT_MODE).unwrap_err().to_string();
+        assert!(err.contains("no-such-dir' does not exist"), "{err}");
+        assert!(!dir.path().join("no-such-dir").exists());
+    }
+
+    /// Renamed away, or a planted hard link removed after our open: the path
+    /// no longer names the file we opened.
+    #[test]
+    fn a_file_no_longer_at_its_path_is_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lock");
-
-        let file = open_lock_file(&path, DEFAULT_MODE).unwrap();
-        assert!(identify_locked(&path, file, true).unwrap().is_some());
-
-        // Renamed away: still one link, but another file (or none) at the path.
-        let file = open_lock_file(&path, DEFAULT_MODE).unwrap();
+        let file = identify(&path, open_lock_file(&path, DEFAULT_MODE).unwrap()).unwrap();
+        assert!(path_names(&path, file.id).unwrap());
         std::fs::rename(&path, dir.path().join("lock.old")).unwrap();
-        assert!(identify_locked(&path, file, true).unwrap().is_none());
-        let file = open_lock_file(&path, DEFAULT_MODE).unwrap();
-        std::fs::rename(dir.path().join("lock.old"), &path).unwrap();
-        assert!(identify_locked(&path, file, true).unwrap().is_none());
-
-        // A planted hard link to someone's file, removed after our open: one
-        // link left, the target's own, and nothing of ours at the path.
-        let precious = dir.path().join("precious");
-        std::fs::write(&precious, "data").unwrap();
-        let planted = dir.path().join("planted");
-        std::fs::hard_link(&precious, &planted).unwrap();
-        let file = open_lock_file(&planted, DEFAULT_MODE).unwrap();
-        std::fs::remove_file(&planted).unwrap();
-        assert!(identify_locked(&planted, file, true).unwrap().is_none());
-        assert_eq!(std::fs::read(&precious).unwrap(), b"data");
+        assert!(!path_names(&path, file.id).unwrap());
+        let other = identify(&path, open_lock_file(&path, DEFAULT_MODE).unwrap()).unwrap();
+        assert_ne!(other.id, file.id);
+        assert!(path_names(&path, other.id).unwrap());
     }
 }

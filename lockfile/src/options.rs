@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::acquire::Wait;
+use crate::acquire::{Wait, content_for};
 use crate::lock_future::LockFuture;
 use crate::locked_file::DataOpen;
 use crate::open::DEFAULT_MODE;
@@ -364,7 +364,9 @@ impl LockOptions {
         path: P,
     ) -> impl Future<Output = Result<LockFile, LockError>> + Send + 'static + use<P> {
         let path = path.as_ref();
-        let content = self.parse_template(path).map(|template| template.render());
+        let content = self
+            .parse_template(path)
+            .map(|template| content_for(&template, self.access));
         LockFuture::new(
             path.to_path_buf(),
             content,

@@ -101,6 +101,11 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
             },
         }
     };
-    sys::release(opened.file).map_err(|err| LockError::io(path, err))?;
+    if free {
+        // Given back explicitly, not by the close alone: a child forked
+        // while we held it has a copy of this descriptor (semantic 17).
+        sys::unlock(file).map_err(|err| LockError::io(path, err))?;
+    }
+    drop(opened);
     Ok(probe)
 }

@@ -7,16 +7,15 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::Instant;
 
+use crate::sys::PerProcess;
 use crate::wait::Slot;
 
+#[derive(Default)]
 struct Timer {
     /// A handful at a time in practice: a scan beats a heap.
     deadlines: Vec<Entry>,
     next_id: u64,
     running: bool,
-    /// The process whose timer thread `running` speaks of: a child forked
-    /// without exec inherits this memory but not the thread.
-    owner: u32,
 }
 
 struct Entry {
@@ -25,16 +24,26 @@ struct Entry {
     slot: Weak<Slot>,
 }
 
-static TIMER: Mutex<Timer> = Mutex::new(Timer {
-    deadlines: Vec::new(),
-    next_id: 0,
-    running: false,
-    owner: 0,
-});
-static CHANGED: Condvar = Condvar::new();
+#[derive(Default)]
+struct Shared {
+    timer: Mutex<Timer>,
+    changed: Condvar,
+}
+
+/// This process's timer: a child forked without exec starts with none (its
+/// parent's timer thread is not its own), and never touches its parent's
+/// mutex, which a thread absent from the child may have held at the fork.
+static SHARED: PerProcess<Shared> = PerProcess::new();
+
+fn shared() -> &'static Shared {
+    SHARED.get()
+}
 
 fn timer() -> MutexGuard<'static, Timer> {
-    TIMER.lock().unwrap_or_else(PoisonError::into_inner)
+    shared()
+        .timer
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A registered deadline; dropping it withdraws it.
@@ -47,13 +56,6 @@ pub(crate) struct Deadline {
 /// is dropped first.
 pub(crate) fn wake_at(at: Instant, slot: Weak<Slot>) -> std::io::Result<Deadline> {
     let mut timer = timer();
-    let owner = std::process::id();
-    if timer.owner != owner {
-        // A fresh process (or a forked child): no thread, no deadline of ours.
-        timer.owner = owner;
-        timer.running = false;
-        timer.deadlines.clear();
-    }
     if !timer.running {
         thread::Builder::new()
             .name("lockfile-timer".to_owned())
@@ -63,7 +65,7 @@ pub(crate) fn wake_at(at: Instant, slot: Weak<Slot>) -> std::io::Result<Deadline
     let id = timer.next_id;
     timer.next_id += 1;
     timer.deadlines.push(Entry { id, at, slot });
-    CHANGED.notify_one();
+    shared().changed.notify_one();
     Ok(Deadline { id })
 }
 
@@ -74,7 +76,7 @@ impl Drop for Deadline {
             timer.deadlines.swap_remove(at);
             // The thread may be sleeping towards this very deadline, or have
             // nothing left to wait for.
-            CHANGED.notify_one();
+            shared().changed.notify_one();
         }
     }
 }
@@ -103,7 +105,8 @@ fn run() {
             timer.running = false;
             return;
         };
-        timer = CHANGED
+        timer = shared()
+            .changed
             .wait_timeout(timer, next - now)
             .unwrap_or_else(PoisonError::into_inner)
             .0;

@@ -3,13 +3,16 @@
 //!
 //! flock(2) has no timeout, so a helper thread opens the lock file itself (its own
 //! open file description: a dup would share the caller's lock state) and blocks in
-//! the kernel, while the caller waits on a [`Slot`]: a thread on a condition
+//! the kernel, while the caller waits on a [`Slot`]. It opens the very file the
+//! caller's first try opened, through a [`sys::Anchor`](crate::sys::Anchor), not
+//! the path, which may name another file by then (or be too long, or relative
+//! to a directory since renamed); the caller checks its path after the wait: a thread on a condition
 //! variable until its deadline, a task through its `Waker`. The helper hands the
 //! locked file to the first caller still queued; a caller that gives up leaves the
 //! queue first, then drops whatever reached its slot in the meantime, so a lock
 //! nobody wants is released the moment the helper got it.
 //!
-//! Helpers are bounded: one per lock file (and path) per process. Callers that
+//! Helpers are bounded: one per lock file per process. Callers that
 //! arrive while a helper is blocked queue on it instead of starting another, so a
 //! loop of timed-out attempts on a held lock leaves at most one thread behind,
 //! which exits as soon as the lock is released.
@@ -22,21 +25,21 @@ use std::thread;
 use std::time::Instant;
 
 use crate::LockError;
-use crate::acquire::wait_on;
-use crate::open::{Identified, open_lock_file};
-use crate::sys::{Access, FileId};
+use crate::acquire::Taken;
+use crate::open::Identified;
+use crate::sys::{self, Access, Anchor, FileId, PerProcess};
 
-/// What a helper hands over: the locked file, identified as still the lock at
-/// its path (its content not yet written), or why it could not get it.
-pub(crate) type Outcome = Result<Identified, LockError>;
+/// What a helper hands over: the locked file (its path not checked, its
+/// content not yet written), or why it could not get it.
+pub(crate) type Outcome = Result<Taken, LockError>;
 
 /// Where one caller's outcome arrives, and how the caller is told.
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
     filled: Condvar,
-    /// The path as this caller gave it. The helper opens the canonical path
-    /// (`\\?\C:\...` on Windows, `/private/var/...` for macOS's `/var/...`);
-    /// its errors are told to the caller with the caller's spelling.
+    /// The path as this caller gave it: the helper, serving callers that
+    /// reached one file by different paths, has its errors told to each with
+    /// its own.
     called: PathBuf,
 }
 
@@ -88,45 +91,27 @@ impl Slot {
     }
 }
 
-/// Which helper serves a caller: the file, the path the helper opens it by,
-/// and the lock it takes.
-///
-/// The path is part of the key because a helper outlives its callers: once a
-/// file is renamed or deleted, the old path can name another file, or none,
-/// and must not be waited on for callers who reached the file another way.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Which helper serves a caller: the file and the lock it takes. Callers
+/// that reached one file by different paths share its helper; each checks its
+/// own path once served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct HelperKey {
     file: FileId,
-    /// Absolute, so the helper does not depend on the current directory.
-    path: PathBuf,
     access: Access,
 }
 
-/// The callers queued on each helper of one process.
-struct Queues {
-    /// The process whose helpers these are: a child forked without exec
-    /// inherits the memory but not the threads, and starts afresh.
-    owner: u32,
-    helpers: HashMap<HelperKey, VecDeque<Arc<Slot>>>,
-}
+type Queues = Mutex<HashMap<HelperKey, VecDeque<Arc<Slot>>>>;
 
-static QUEUES: Mutex<Option<Queues>> = Mutex::new(None);
+/// The callers queued on each helper of this process; a child forked without
+/// exec starts with none (its parent's helpers are not its threads), and
+/// never touches its parent's mutex, which a thread absent from the child may
+/// have held at the fork.
+static QUEUES: PerProcess<Queues> = PerProcess::new();
 
 /// Runs `f` on this process's queues, under their lock.
 fn with_queues<T>(f: impl FnOnce(&mut HashMap<HelperKey, VecDeque<Arc<Slot>>>) -> T) -> T {
-    let mut guard = QUEUES.lock().unwrap_or_else(PoisonError::into_inner);
-    let owner = std::process::id();
-    let queues = guard.get_or_insert_with(|| Queues {
-        owner,
-        helpers: HashMap::new(),
-    });
-    if queues.owner != owner {
-        *queues = Queues {
-            owner,
-            helpers: HashMap::new(),
-        };
-    }
-    f(&mut queues.helpers)
+    let mut queues = QUEUES.get().lock().unwrap_or_else(PoisonError::into_inner);
+    f(&mut queues)
 }
 
 /// A caller's place in a helper's queue. Dropping it leaves the queue and
@@ -140,29 +125,31 @@ pub(crate) struct Waiting {
 }
 
 impl Waiting {
-    /// Queues on the helper for `path`, whose file is `id`, starting one if none.
+    /// Queues on the helper for the file `held_elsewhere` (opened by
+    /// `path`), starting one if none.
     pub(crate) fn start(
         path: &Path,
-        id: FileId,
+        held_elsewhere: &Identified,
         access: Access,
         mode: u32,
     ) -> Result<Self, LockError> {
         let key = HelperKey {
-            file: id,
-            path: helper_path(path).map_err(|err| LockError::io(path, err))?,
+            file: held_elsewhere.id,
             access,
         };
         let slot = Arc::new(Slot::new(path));
+        let io = |err| LockError::io(path, err);
         with_queues(|queues| {
             if let Some(queue) = queues.get_mut(&key) {
                 queue.push_back(Arc::clone(&slot));
             } else {
-                let helper_key = key.clone();
+                let anchor = Anchor::new(path, &held_elsewhere.file).map_err(io)?;
+                let called = path.to_path_buf();
                 thread::Builder::new()
                     .name("lockfile-wait".to_owned())
-                    .spawn(move || run_helper(&helper_key, mode))
-                    .map_err(|err| LockError::io(path, err))?;
-                queues.insert(key.clone(), VecDeque::from([Arc::clone(&slot)]));
+                    .spawn(move || run_helper(key, &anchor, &called, mode))
+                    .map_err(io)?;
+                queues.insert(key, VecDeque::from([Arc::clone(&slot)]));
             }
             Ok(())
         })?;
@@ -242,30 +229,20 @@ impl Drop for Waiting {
     }
 }
 
-/// The path a helper opens: absolute, with its directory's symlinks and `..`
-/// resolved, so that every spelling of one lock file shares one helper.
-fn helper_path(path: &Path) -> std::io::Result<PathBuf> {
-    match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            Ok(std::fs::canonicalize(parent)?.join(name))
-        }
-        _ => std::path::absolute(path),
-    }
-}
-
 /// Takes the lock over and over, once for each queued caller, until none is left.
-/// Each time on a file of its own opening, never a copy of a caller's
-/// descriptor, which would share the caller's lock state.
-fn run_helper(key: &HelperKey, mode: u32) {
-    let path = &key.path;
+/// Each time on a new open of the anchored file, never a copy of a caller's
+/// descriptor, which would share the caller's lock state. `called` names the
+/// file in errors (each caller gets them with its own path).
+fn run_helper(key: HelperKey, anchor: &Anchor, called: &Path, mode: u32) {
     loop {
-        let outcome =
-            open_lock_file(path, mode).and_then(|file| wait_on(path, file, key.access, mode));
+        let io = |err| LockError::io(called, err);
+        let outcome = anchor
+            .open_registered(mode)
+            .map_err(io)
+            .and_then(|(file, registered)| {
+                sys::lock(&file, key.access).map_err(io)?;
+                Taken::new(called, file, Some(registered))
+            });
         if !hand_over(key, outcome) {
             return;
         }
@@ -280,13 +257,13 @@ fn run_helper(key: &HelperKey, mode: u32) {
 /// The slot is filled after the queue lock is released, so the woken caller
 /// never waits for that lock; a caller that gave up in between left its slot to
 /// the helper alone, and the outcome is dropped with it.
-fn hand_over(key: &HelperKey, outcome: Outcome) -> bool {
+fn hand_over(key: HelperKey, outcome: Outcome) -> bool {
     let taken = with_queues(|queues| {
-        let queue = queues.get_mut(key)?;
+        let queue = queues.get_mut(&key)?;
         let first = queue.pop_front();
         let more = !queue.is_empty();
         if !more {
-            queues.remove(key);
+            queues.remove(&key);
         }
         Some((first, more))
     });

@@ -57,7 +57,7 @@ fn read_mode_needs_the_file_and_releases_the_lock_when_it_is_missing() {
     }
     assert!(err.to_string().contains("data.txt"), "{err}");
     // The lock was taken and given back: one try succeeds at once.
-    LockFile::new(path.with_file_name("data.txt.lock")).unwrap();
+    drop(LockFile::new(path.with_file_name("data.txt.lock")).unwrap());
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn exclusive_modes_create_only_new_files() {
             "{mode}: {err:?}"
         );
         assert_eq!(fs::read_to_string(&path).unwrap(), "first");
-        LockFile::new(path.with_file_name("data.txt.lock")).unwrap();
+        drop(LockFile::new(path.with_file_name("data.txt.lock")).unwrap());
     }
 }
 
@@ -191,7 +191,7 @@ fn open_options_are_accepted_and_the_lock_is_held_until_close() {
     let lock_path = f.lock_path().to_path_buf();
     f.close().unwrap();
     assert_eq!(fs::read_to_string(&path).unwrap(), "line\n");
-    LockFile::new(lock_path).unwrap();
+    drop(LockFile::new(lock_path).unwrap());
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn drop_releases_the_lock_too() {
         assert!(LockFile::new(&lock_path).is_err());
     }
     assert_eq!(fs::read_to_string(&path).unwrap(), "kept");
-    LockFile::new(&lock_path).unwrap();
+    drop(LockFile::new(&lock_path).unwrap());
 }
 
 /// The open flags of one of this process's descriptors, as Linux reports them.

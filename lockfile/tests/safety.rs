@@ -155,12 +155,12 @@ fn umask() -> u32 {
 fn new_lock_files_get_0644_less_umask_or_the_chosen_mode() {
     let dir = tempfile::tempdir().unwrap();
     let default = dir.path().join("default.lock");
-    LockFile::new(&default).unwrap();
+    drop(LockFile::new(&default).unwrap());
     let mode = fs::metadata(&default).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644 & !umask());
 
     let private = dir.path().join("private.lock");
-    LockOptions::new().mode(0o600).lock(&private).unwrap();
+    drop(LockOptions::new().mode(0o600).lock(&private).unwrap());
     assert_eq!(
         fs::metadata(&private).unwrap().permissions().mode() & 0o777,
         0o600 & !umask()
@@ -168,7 +168,7 @@ fn new_lock_files_get_0644_less_umask_or_the_chosen_mode() {
 
     // An existing file keeps its mode.
     fs::set_permissions(&default, fs::Permissions::from_mode(0o640)).unwrap();
-    LockOptions::new().mode(0o600).lock(&default).unwrap();
+    drop(LockOptions::new().mode(0o600).lock(&default).unwrap());
     assert_eq!(
         fs::metadata(&default).unwrap().permissions().mode() & 0o777,
         0o640
@@ -204,7 +204,7 @@ fn a_hard_link_to_another_file_is_refused_and_the_target_untouched() {
     assert_eq!(fs::read(&victim).unwrap(), b"precious data\n");
     // Refused after locking, so the lock was given back at once.
     fs::remove_file(&victim).unwrap();
-    LockFile::new(&link).unwrap();
+    drop(LockFile::new(&link).unwrap());
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn a_symlink_at_the_data_path_is_refused_for_mode_strings() {
         );
         assert_eq!(fs::read(&victim).unwrap(), b"precious data\n", "{mode}");
         // The lock was released right after the refusal.
-        LockFile::new(dir.path().join("data.txt.lock")).unwrap();
+        drop(LockFile::new(dir.path().join("data.txt.lock")).unwrap());
     }
     // Your own OpenOptions are used as given, following the link.
     let mut read = std::fs::OpenOptions::new();
@@ -321,10 +321,12 @@ fn a_non_utf8_path_works() {
 fn locking_does_not_change_the_umask() {
     let before = umask();
     let dir = tempfile::tempdir().unwrap();
-    LockFile::new(dir.path().join("a.lock")).unwrap();
-    LockOptions::new()
-        .mode(0o600)
-        .lock(dir.path().join("b.lock"))
-        .unwrap();
+    drop(LockFile::new(dir.path().join("a.lock")).unwrap());
+    drop(
+        LockOptions::new()
+            .mode(0o600)
+            .lock(dir.path().join("b.lock"))
+            .unwrap(),
+    );
     assert_eq!(umask(), before);
 }

@@ -123,7 +123,7 @@ fn an_async_reader_waits_for_the_writer() {
     writer.close().unwrap();
     let reader = runtime.block_on(reading).unwrap().unwrap();
     // A second reader joins at once.
-    readers().timeout(Duration::ZERO).lock(&path).unwrap();
+    drop(readers().timeout(Duration::ZERO).lock(&path).unwrap());
     drop(reader);
 }
 

@@ -243,7 +243,7 @@ fn timed_waiter_gets_the_lock_when_released_in_time() {
         std::fs::read_to_string(&path).unwrap(),
         format!(" {}\n", std::process::id())
     );
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn max_timeout_means_forever_not_overflow() {
     thread::sleep(Duration::from_millis(100));
     assert!(!waiter.is_finished());
     release.send(()).unwrap();
-    waiter.join().unwrap().unwrap();
+    drop(waiter.join().unwrap().unwrap());
     holder.join().unwrap();
 }
 

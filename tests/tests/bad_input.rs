@@ -268,7 +268,7 @@ fn a_full_disk_while_writing_the_content_is_an_error_and_the_lock_is_released() 
     let fds: Vec<&str> = lines.next().unwrap().split(' ').collect();
     assert_eq!(fds[1], fds[2], "descriptors leaked: {report}");
     // Released: the next try succeeds at once.
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
     println!(
         "COUNT faults/efbig: content write failed with EFBIG, clear error naming the path, lock released, descriptors {} = {}",
         fds[1], fds[2]

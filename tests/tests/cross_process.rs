@@ -59,7 +59,7 @@ fn another_process_lock_excludes_ours_and_says_who_holds_it() {
     // Read once released: on Windows byte 0 is locked while held.
     let content = std::fs::read_to_string(&path).unwrap();
     assert_eq!(normalized(Some(content)), Some(format!(" {expected}\n")));
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn timeout_across_processes_reports_the_holder() {
         other => panic!("expected Timeout, got {other:?}"),
     }
     holder.release();
-    LockedContext::with_timeout(&name, PATIENCE).unwrap();
+    drop(LockedContext::with_timeout(&name, PATIENCE).unwrap());
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn util_linux_flock_and_we_exclude_each_other() {
     ));
     drop(flock.stdin.take());
     assert!(flock.wait().unwrap().success());
-    LockFile::new(&path).unwrap();
+    drop(LockFile::new(&path).unwrap());
 }
 
 /// Windows' read-only attribute: `windows.rs`.

@@ -77,7 +77,9 @@ fn no_error_path_leaks_a_descriptor() {
     }));
 
     // A timed-out wait leaves its helper blocked, holding the helper's own
-    // descriptor, until the lock is released; then it is gone too. Releasing
+    // descriptor and its anchor (an `O_PATH` descriptor of the file on
+    // Linux, of its directory elsewhere), until the lock is released; then
+    // they are gone too. Releasing
     // the holder also closes our two pipes to it, opened before `start_fds`.
     let fds = open_fds();
     let err = LockOptions::new()
@@ -85,7 +87,7 @@ fn no_error_path_leaks_a_descriptor() {
         .locked_context(at("held"))
         .unwrap_err();
     assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
-    assert_eq!(open_fds(), fds + 1, "the blocked helper's descriptor");
+    assert_eq!(open_fds(), fds + 2, "the blocked helper's descriptors");
     held.release();
     let deadline = Instant::now() + support::PATIENCE;
     while (open_fds() > start_fds || thread_count() > start_threads) && Instant::now() < deadline {

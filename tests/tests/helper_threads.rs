@@ -60,5 +60,5 @@ fn a_hundred_timeouts_leave_one_helper_which_exits_on_release() {
         settled,
         "the helper thread did not exit"
     );
-    LockedContext::with_timeout(&name, Duration::ZERO).unwrap();
+    drop(LockedContext::with_timeout(&name, Duration::ZERO).unwrap());
 }

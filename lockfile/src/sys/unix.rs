@@ -1,11 +1,13 @@
 //! Unix: `O_NOFOLLOW`, `flock(2)`, (device, inode) identity.
 
+use std::ffi::OsString;
 use std::fs::{File, FileType, Metadata, OpenOptions};
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use rustix::fs::OFlags;
+use rustix::fs::{Mode, OFlags};
 
 use super::{Access, FileId, FileInfo};
 
@@ -101,9 +103,10 @@ pub(crate) fn release(file: File) -> io::Result<()> {
     Ok(())
 }
 
-/// Lets go of a lock taken a moment ago on a descriptor of our own, never
-/// shared with a child: only to look at a lock (who holds it, and how), not to
-/// release a guard, which is done by [`release`].
+/// Lets go of a lock taken a moment ago on a descriptor of our own, which no
+/// guard owns (a probe, a lock nobody wants, a first try refusing a file): a
+/// child forked meanwhile may have a copy, and only an explicit unlock lets
+/// go of the lock for that copy too. Never for a guard, released by [`release`].
 pub(crate) fn unlock(file: &File) -> io::Result<()> {
     file.unlock()
 }
@@ -139,68 +142,317 @@ pub(crate) fn clear_nonblocking(file: &File) -> io::Result<()> {
 
 /// A descriptor a wait blocks on, closed in any child forked meanwhile (see
 /// [`at_fork`]); dropping it stops that.
-pub(crate) use at_fork::WaitingDescriptor;
+pub(crate) use at_fork::{PerProcess, WaitingDescriptor};
+
+/// How a waiter opens again the very file its caller opened, whatever the
+/// caller's path says by then (semantic 10): on Linux an `O_PATH` descriptor
+/// of that file, reopened through `/proc/self/fd`; elsewhere (or without
+/// `/proc`) a descriptor of its directory and its name there, for `openat`.
+/// Neither depends on the current directory or the path's length, and the
+/// first cannot be switched to another file at all; after each wait the
+/// caller checks its own path anyway.
+#[derive(Debug)]
+pub(crate) enum Anchor {
+    /// An `O_PATH` descriptor of the file itself: it cannot hold a lock, so a
+    /// forked child's copy of it is harmless.
+    #[cfg(target_os = "linux")]
+    File(OwnedFd),
+    /// The file's directory (`O_PATH` on Linux, read-only elsewhere) and
+    /// its name in it.
+    Dir { dir: OwnedFd, name: OsString },
+}
+
+impl Anchor {
+    /// Anchors the file `file` opened by `path`.
+    pub(crate) fn new(path: &Path, file: &File) -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        if let Ok(fd) = rustix::fs::open(
+            format!("/proc/self/fd/{}", file.as_raw_fd()),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            return Ok(Self::File(fd));
+        }
+        let _ = file;
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        #[cfg(target_os = "linux")]
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        #[cfg(not(target_os = "linux"))]
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        Ok(Self::Dir {
+            dir: rustix::fs::open(dir, flags, Mode::empty())?,
+            name: name.to_owned(),
+        })
+    }
+
+    /// A new open file description of the anchored file (read-write, as
+    /// every lock file), registered for forks before any child can copy it.
+    pub(crate) fn open_registered(&self, mode: u32) -> io::Result<(File, WaitingDescriptor)> {
+        at_fork::while_no_fork(|| {
+            let file = self.open(mode)?;
+            let registered = WaitingDescriptor::register(&file);
+            Ok((file, registered))
+        })
+    }
+
+    fn open(&self, mode: u32) -> io::Result<File> {
+        let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::File(fd) => {
+                let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                Ok(rustix::fs::open(proc, flags, Mode::empty())?.into())
+            }
+            Self::Dir { dir, name } => {
+                let flags = flags | OFlags::NOFOLLOW;
+                Ok(open_or_create(|extra| {
+                    rustix::fs::openat(dir, name, flags | extra, Mode::from_raw_mode(mode))
+                })?
+                .into())
+            }
+        }
+    }
+}
+
+/// Opens an existing file without `O_CREAT` (which `fs.protected_regular`
+/// refuses for another user's file in a sticky directory, even to root), and
+/// creates it with `O_EXCL` only when missing; a file created by someone else
+/// in between is opened again (semantic 3).
+fn open_or_create(
+    open: impl Fn(OFlags) -> rustix::io::Result<OwnedFd>,
+) -> rustix::io::Result<OwnedFd> {
+    loop {
+        match open(OFlags::empty()) {
+            Err(rustix::io::Errno::NOENT) => {}
+            other => return other,
+        }
+        match open(OFlags::CREATE | OFlags::EXCL) {
+            Err(rustix::io::Errno::EXIST) => {}
+            other => return other,
+        }
+    }
+}
 
 /// Waits and forks: a process forked without exec gets a copy of every
 /// descriptor, including one that a thread of the parent is blocked on in
-/// `flock(2)` (a helper of a timed or async wait, or a wait forever). Once
-/// that thread gets the lock, the lock belongs to the open file description,
-/// so the child's copy would hold it for as long as the child lives, without
-/// the child knowing. A `pthread_atfork` child handler closes those copies in
-/// the child, before any of its code runs: the child gets copies of the
-/// guards held at the fork, not of the waits in progress.
+/// `flock(2)` (a helper of a timed or async wait, or a wait forever), or has
+/// just locked and not yet handed to a guard. Once that thread gets the lock,
+/// the lock belongs to the open file description, so the child's copy would
+/// hold it for as long as the child lives, without the child knowing. A
+/// `pthread_atfork` child handler closes those copies in the child, before
+/// any of its code runs: the child gets copies of the guards held at the
+/// fork, not of the waits in progress.
+///
+/// The prepare handler holds forks back while a thread is between opening
+/// such a descriptor and registering it, so no copy escapes registration; and
+/// the child handler counts forks, so that [`PerProcess`] state (the wait
+/// queues, the timer) starts afresh in a child instead of inheriting a mutex
+/// that a thread of the parent, absent from the child, may hold.
 mod at_fork {
     #![allow(unsafe_code)]
 
     use std::fs::File;
     use std::os::fd::AsRawFd;
+    use std::ptr;
     use std::sync::Once;
-    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-    /// Descriptors being waited on; -1 is a free slot. Waits beyond this many
-    /// at once go unregistered (and unprotected): helpers are one per lock
-    /// file, so this is far more than a process waits on.
-    static WAITING: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
+    /// Descriptors being waited on, in chunks linked as needed and never
+    /// freed: no bound on how many threads wait at once, and the child
+    /// handler walks them with atomics alone. -1 is a free slot.
+    struct Chunk {
+        fds: [AtomicI32; 64],
+        next: AtomicPtr<Chunk>,
+    }
+
+    impl Chunk {
+        const fn new() -> Self {
+            Self {
+                fds: [const { AtomicI32::new(-1) }; 64],
+                next: AtomicPtr::new(ptr::null_mut()),
+            }
+        }
+
+        fn next(&self) -> Option<&'static Chunk> {
+            // SAFETY: a non-null `next` points to a leaked `Box<Chunk>`,
+            // never freed.
+            unsafe { self.next.load(Ordering::Acquire).as_ref() }
+        }
+    }
+
+    static WAITING: Chunk = Chunk::new();
+
+    /// Forks seen by this process and its ancestors: a child's count differs
+    /// from every count its parent ever had when the child starts.
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+
+    /// Threads between opening a descriptor to wait on and registering it,
+    /// and whether a fork waits for them to be done.
+    static OPENING: AtomicUsize = AtomicUsize::new(0);
+    static FORKING: AtomicBool = AtomicBool::new(false);
+
+    fn install() {
+        static HANDLERS: Once = Once::new();
+        // SAFETY: registers plain `extern "C"` functions with no arguments.
+        HANDLERS.call_once(|| unsafe {
+            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        });
+    }
+
+    /// Runs `open_and_register` with forks held back until it is done.
+    pub(super) fn while_no_fork<T>(open_and_register: impl FnOnce() -> T) -> T {
+        struct Done;
+        impl Drop for Done {
+            fn drop(&mut self) {
+                OPENING.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        install();
+        loop {
+            OPENING.fetch_add(1, Ordering::SeqCst);
+            if !FORKING.load(Ordering::SeqCst) {
+                break;
+            }
+            OPENING.fetch_sub(1, Ordering::SeqCst);
+            while FORKING.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+        }
+        let _done = Done;
+        open_and_register()
+    }
 
     /// A registered descriptor; dropping it unregisters it.
-    pub(crate) struct WaitingDescriptor(Option<usize>);
+    #[derive(Debug)]
+    pub(crate) struct WaitingDescriptor(&'static AtomicI32);
 
     impl WaitingDescriptor {
         pub(crate) fn register(file: &File) -> Self {
-            static HANDLER: Once = Once::new();
-            // SAFETY: registers a plain `extern "C"` function with no
-            // arguments as the child handler; nothing else is passed.
-            HANDLER.call_once(|| unsafe {
-                libc::pthread_atfork(None, None, Some(close_in_child));
-            });
+            install();
             let fd = file.as_raw_fd();
-            let slot = WAITING.iter().position(|slot| {
-                slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            });
-            Self(slot)
+            let mut chunk: &'static Chunk = &WAITING;
+            loop {
+                let claimed = chunk.fds.iter().find(|slot| {
+                    slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                });
+                if let Some(slot) = claimed {
+                    return Self(slot);
+                }
+                chunk = chunk.next().unwrap_or_else(|| {
+                    let fresh = Box::into_raw(Box::new(Chunk::new()));
+                    let linked = chunk.next.compare_exchange(
+                        ptr::null_mut(),
+                        fresh,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                    if linked.is_ok() {
+                        // SAFETY: just leaked, and now linked for good.
+                        unsafe { &*fresh }
+                    } else {
+                        // SAFETY: ours, never shared: another thread linked first.
+                        drop(unsafe { Box::from_raw(fresh) });
+                        chunk.next().expect("linked by another thread")
+                    }
+                });
+            }
         }
     }
 
     impl Drop for WaitingDescriptor {
         fn drop(&mut self) {
-            if let Some(slot) = self.0 {
-                WAITING[slot].store(-1, Ordering::Release);
-            }
+            self.0.store(-1, Ordering::Release);
         }
+    }
+
+    /// Before `fork`: waits until no thread is between an open and its
+    /// registration (microseconds, no blocking call in between).
+    extern "C" fn prepare() {
+        FORKING.store(true, Ordering::SeqCst);
+        while OPENING.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    extern "C" fn parent() {
+        FORKING.store(false, Ordering::SeqCst);
     }
 
     /// Runs in the child right after `fork`, before any other code of the
     /// child: only atomics and `close(2)`, both async-signal-safe.
-    extern "C" fn close_in_child() {
-        for slot in &WAITING {
-            let fd = slot.swap(-1, Ordering::AcqRel);
-            if fd >= 0 {
-                // SAFETY: `fd` was registered by a thread of the parent while
-                // it waited on it, and that thread does not exist in the child:
-                // nothing in the child owns this copy or will close it, and no
-                // code of the child has run yet to reuse the number.
-                unsafe { libc::close(fd) };
+    extern "C" fn child() {
+        FORKS.fetch_add(1, Ordering::SeqCst);
+        let mut chunk = Some(&WAITING);
+        while let Some(current) = chunk {
+            for slot in &current.fds {
+                let fd = slot.swap(-1, Ordering::AcqRel);
+                if fd >= 0 {
+                    // SAFETY: `fd` was registered by a thread of the parent while
+                    // it waited on it, and that thread does not exist in the child:
+                    // nothing in the child owns this copy or will close it, and no
+                    // code of the child has run yet to reuse the number.
+                    unsafe { libc::close(fd) };
+                }
+            }
+            chunk = current.next();
+        }
+        OPENING.store(0, Ordering::SeqCst);
+        FORKING.store(false, Ordering::SeqCst);
+    }
+
+    /// State of this process alone: a child forked without exec gets a fresh
+    /// value on first use, not the parent's (whose mutexes a thread absent
+    /// from the child may hold). The parent's value is left to the child's
+    /// memory, unused, never freed.
+    pub(crate) struct PerProcess<T> {
+        current: AtomicPtr<Tagged<T>>,
+    }
+
+    struct Tagged<T> {
+        forks: u64,
+        value: T,
+    }
+
+    impl<T: Default + Sync> PerProcess<T> {
+        pub(crate) const fn new() -> Self {
+            Self {
+                current: AtomicPtr::new(ptr::null_mut()),
+            }
+        }
+
+        pub(crate) fn get(&self) -> &T {
+            install();
+            let forks = FORKS.load(Ordering::SeqCst);
+            loop {
+                let current = self.current.load(Ordering::Acquire);
+                // SAFETY: a non-null pointer is a leaked `Box`, never freed.
+                if let Some(tagged) = unsafe { current.as_ref() }
+                    && tagged.forks == forks
+                {
+                    return &tagged.value;
+                }
+                let fresh = Box::into_raw(Box::new(Tagged {
+                    forks,
+                    value: T::default(),
+                }));
+                match self.current.compare_exchange(
+                    current,
+                    fresh,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    // SAFETY: just leaked, and now published for good.
+                    Ok(_) => return unsafe { &(*fresh).value },
+                    // SAFETY: ours, never published.
+                    Err(_) => drop(unsafe { Box::from_raw(fresh) }),
+                }
             }
         }
     }

@@ -306,11 +306,47 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
 
 /// Windows has no `fork`: no child can keep a copy of a handle being waited
 /// on, and there is nothing to register.
+#[derive(Debug)]
 pub(crate) struct WaitingDescriptor;
 
 impl WaitingDescriptor {
     pub(crate) fn register(_file: &File) -> Self {
         Self
+    }
+}
+
+/// Windows has no `fork`: state of the process is simply static, made on
+/// first use.
+pub(crate) struct PerProcess<T>(std::sync::OnceLock<T>);
+
+impl<T: Default + Sync> PerProcess<T> {
+    pub(crate) const fn new() -> Self {
+        Self(std::sync::OnceLock::new())
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        self.0.get_or_init(T::default)
+    }
+}
+
+/// How a waiter opens the caller's lock file again: by its absolute path,
+/// made once when the wait starts, so a later change of the current
+/// directory does not matter. (A file open here without delete sharing
+/// cannot be renamed or removed, and the caller checks its path after every
+/// wait anyway.)
+#[derive(Debug)]
+pub(crate) struct Anchor(std::path::PathBuf);
+
+impl Anchor {
+    pub(crate) fn new(path: &Path, _file: &File) -> io::Result<Self> {
+        std::path::absolute(path).map(Self)
+    }
+
+    pub(crate) fn open_registered(&self, _mode: u32) -> io::Result<(File, WaitingDescriptor)> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        harden(&mut options);
+        Ok((options.open(&self.0)?, WaitingDescriptor))
     }
 }
 

@@ -28,7 +28,17 @@ pub struct Holder {
 impl Holder {
     /// Starts `holder ARGS` without waiting for it to lock.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_command(holder_command(args))
+    }
+
+    /// Starts `holder ARGS` in the working directory `cwd`.
+    pub fn spawn_in(cwd: &Path, args: &[&str]) -> Self {
         let mut command = holder_command(args);
+        command.current_dir(cwd);
+        Self::spawn_command(command)
+    }
+
+    fn spawn_command(mut command: Command) -> Self {
         command.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut spawned = command.spawn();
         // Wine 8's CreateProcess now and then fails with ERROR_INTERNAL_ERROR
@@ -262,5 +272,33 @@ impl XorShift {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         usize::try_from(self.0 % bound as u64).unwrap()
+    }
+}
+
+/// Blocked `flock` requests on the file at `path`, by `/proc/locks` (Linux):
+/// each waiter blocked in the kernel is a line `N: -> FLOCK ... MAJ:MIN:INODE ...`.
+#[cfg(target_os = "linux")]
+pub fn blocked_on(path: &Path) -> usize {
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
+    let suffix = format!(":{ino}");
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("->"))
+        .filter(|line| line.split_whitespace().any(|word| word.ends_with(&suffix)))
+        .count()
+}
+
+/// Waits (within [`PATIENCE`]) until someone is blocked on the lock at `path`.
+#[cfg(target_os = "linux")]
+pub fn await_blocked_on(path: &Path) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while blocked_on(path) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody blocked on {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -6,6 +6,7 @@
 //! holder fork PATH drop|close         (Unix)
 //! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
+//! holder fork-waits|fork-probes|fork-waiters DIR N, fork-unpolled DIR _ (Linux)
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
@@ -36,6 +37,11 @@
 //!   daemon does. The child waits 300 ms for OTHER (printing `child other:
 //!   timed out` when that wait times out) and then for PATH (`child locked`
 //!   once it has it); the parent prints `child <exit code>`.
+//! - `fork-waits`, `fork-probes`, `fork-waiters`, `fork-unpolled`: fork storms
+//!   while other threads wait or probe; see `storms.rs`.
+//! - `--chdir-deep BASE` (Linux, before the lock): changes into BASE and then
+//!   into nested directories (created if missing) until the working directory's
+//!   absolute path is longer than `PATH_MAX`, so only relative paths reach it.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
@@ -57,6 +63,8 @@ use scoped_lockfile::{LockError, LockFile, LockOptions, LockedContext, LockedFil
 mod fork;
 #[cfg(target_os = "linux")]
 mod signals;
+#[cfg(target_os = "linux")]
+mod storms;
 #[cfg(windows)]
 mod zc;
 
@@ -82,6 +90,14 @@ fn main() -> ExitCode {
         "zc" => return zc::hold(Path::new(path)),
         #[cfg(unix)]
         "fork-after-wait" => return fork_after_waiting(Path::new(path), Path::new(&rest[0])),
+        #[cfg(target_os = "linux")]
+        "fork-waits" => storms::fork_waits(Path::new(path), number()),
+        #[cfg(target_os = "linux")]
+        "fork-probes" => storms::fork_probes(Path::new(path), number()),
+        #[cfg(target_os = "linux")]
+        "fork-waiters" => storms::fork_waiters(Path::new(path), number()),
+        #[cfg(target_os = "linux")]
+        "fork-unpolled" => storms::fork_unpolled(Path::new(path)),
         _ => return hold(kind, path, rest),
     }
     ExitCode::SUCCESS
@@ -109,6 +125,7 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
             "--report-fds" => report_fds = true,
             "--async" => is_async = true,
             "--shared" => options = options.shared(),
+            "--chdir-deep" => chdir_deep(Path::new(value())),
             #[cfg(target_os = "linux")]
             "--signal-storm" => {
                 signals::install_interrupting_handler();
@@ -146,6 +163,20 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
         say(&format!("signals {sent} {handled}"));
     }
     hold_until_stdin_closes(held)
+}
+
+/// Nested directories of 200-byte names, entered one at a time (a single
+/// `chdir` of the whole path would fail), until the absolute path exceeds 4096.
+fn chdir_deep(base: &Path) {
+    std::env::set_current_dir(base).expect("chdir BASE");
+    let name = "d".repeat(200);
+    for _ in 0..24 {
+        match std::fs::create_dir(&name) {
+            Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => panic!("mkdir: {err}"),
+            _ => {}
+        }
+        std::env::set_current_dir(&name).expect("chdir");
+    }
 }
 
 fn hold_until_stdin_closes(held: Held) -> ExitCode {

@@ -172,6 +172,6 @@ fn main() {
         "store.lock",
         "scan.lock",
     ] {
-        scoped_lockfile::LockFile::new(path.join(name)).unwrap();
+        drop(scoped_lockfile::LockFile::new(path.join(name)).unwrap());
     }
 }

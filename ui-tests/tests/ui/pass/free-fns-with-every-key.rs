@@ -44,5 +44,5 @@ fn main() {
     assert!(all_keys_reordered(dir.path()));
     trailing_comma(dir.path());
     // Released on return: a single try succeeds.
-    scoped_lockfile::LockFile::new(lock).unwrap();
+    drop(scoped_lockfile::LockFile::new(lock).unwrap());
 }

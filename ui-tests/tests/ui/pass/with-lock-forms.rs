@@ -78,6 +78,6 @@ fn main() {
     assert_eq!(always_breaks(dir.path()), 1);
     // Released after each use: one try succeeds.
     for name in ["value.lock", "q.lock", "ret.lock", "loop.lock"] {
-        scoped_lockfile::LockFile::new(dir.path().join(name)).unwrap();
+        drop(scoped_lockfile::LockFile::new(dir.path().join(name)).unwrap());
     }
 }

@@ -1,0 +1,285 @@
+//! Forks while other threads of the process wait for and probe locks, as a
+//! daemon or a test runner forking workers does (semantic 17). Each prints one
+//! line of counts for the test to check.
+//!
+//! - `fork-waits DIR N`: two threads time out over and over on a lock this
+//!   process holds (helpers, queues) and one awaits it with a timeout (the
+//!   timer); meanwhile N children are forked, one at a time, and each does a
+//!   timed and an async timed wait of its own. A child not done within
+//!   `CHILD_DEADLINE` is hung, killed and counted: `hung H of N`.
+//! - `fork-probes DIR N`: three threads probe a free lock file over and over;
+//!   N children are forked and kept alive while the probes are paused and this
+//!   process tries the lock: `held-by-child H of N`.
+//! - `fork-waiters DIR THREADS`: THREADS threads wait forever for a lock this
+//!   process holds; once all block, a child is forked and kept alive, the lock
+//!   released, and each thread releases the lock as soon as it gets it:
+//!   `served S of THREADS`.
+//! - `fork-unpolled DIR`: an async wait is polled once; its helper takes the
+//!   lock once it is released, but the task is never polled again. A child is
+//!   forked and kept alive, the future dropped, and the lock tried: `free` or
+//!   `held`.
+#![allow(unsafe_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use scoped_lockfile::{LockError, LockFile, LockOptions, probe};
+
+/// Generous: a child's waits take milliseconds; this bounds a hang.
+const CHILD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A forked child kept alive (blocked reading a pipe) until dropped.
+struct Sleeper {
+    pid: libc::pid_t,
+    wake: libc::c_int,
+}
+
+impl Sleeper {
+    /// Forks a child that only blocks in `read(2)` and then `_exit`s: both
+    /// async-signal-safe, as a child of a multi-threaded process requires.
+    fn fork() -> Self {
+        let mut fds = [0; 2];
+        // SAFETY: a valid array of two ints for pipe(2).
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child calls only read(2) and _exit(2).
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+            0 => unsafe {
+                // Without the write end, the read ends when the parent's closes.
+                libc::close(fds[1]);
+                let mut byte = 0u8;
+                libc::read(fds[0], (&raw mut byte).cast(), 1);
+                libc::_exit(0)
+            },
+            pid => {
+                // SAFETY: our own read end, not used again here.
+                unsafe { libc::close(fds[0]) };
+                Self { pid, wake: fds[1] }
+            }
+        }
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        // SAFETY: our own pipe end and child.
+        unsafe {
+            libc::close(self.wake);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// Forks a child that runs `work` and exits; waits for it up to the
+/// deadline, killing it past that. Whether it hung.
+fn fork_and_reap(work: impl FnOnce()) -> bool {
+    // SAFETY: the child runs the library's waits, which is the point of the
+    // test: they must not hang on state the parent's threads left locked.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            work();
+            // SAFETY: _exit(2) has no preconditions.
+            unsafe { libc::_exit(0) }
+        }
+        pid => {
+            let started = Instant::now();
+            loop {
+                let mut status = 0;
+                // SAFETY: our own child, a valid pointer.
+                let done = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
+                if done == pid {
+                    return false;
+                }
+                if started.elapsed() > CHILD_DEADLINE {
+                    // SAFETY: our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &raw mut status, 0);
+                    }
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
+pub(crate) fn fork_waits(dir: &Path, forks: usize) {
+    let path = dir.join("held.lock");
+    let _held = LockFile::new(&path).expect("lock");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for _ in 0..2 {
+        let (stop, path) = (Arc::clone(&stop), path.clone());
+        threads.push(std::thread::spawn(move || {
+            let short = LockOptions::new().timeout(Duration::from_millis(1));
+            while !stop.load(Ordering::Relaxed) {
+                assert!(matches!(short.lock(&path), Err(LockError::Timeout { .. })));
+            }
+        }));
+    }
+    {
+        let (stop, path) = (Arc::clone(&stop), path.clone());
+        threads.push(std::thread::spawn(move || {
+            let short = LockOptions::new().timeout(Duration::from_millis(1));
+            block_on(async {
+                while !stop.load(Ordering::Relaxed) {
+                    let waited = short.lock_async(&path).await;
+                    assert!(matches!(waited, Err(LockError::Timeout { .. })));
+                }
+            });
+        }));
+    }
+    let mut hung = 0;
+    for _ in 0..forks {
+        hung += usize::from(fork_and_reap(|| {
+            let short = LockOptions::new().timeout(Duration::from_millis(5));
+            let _ = short.lock(&path);
+            let _ = block_on(short.lock_async(&path));
+        }));
+        if hung >= 3 {
+            break; // enough to tell; each costs the whole deadline
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().expect("waiter");
+    }
+    println!("hung {hung} of {forks}");
+}
+
+pub(crate) fn fork_probes(dir: &Path, forks: usize) {
+    let path = dir.join("probed.lock");
+    LockFile::new(&path)
+        .expect("create")
+        .close()
+        .expect("close");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Probes run under the read side; the write side pauses them all.
+    let gate = Arc::new(RwLock::new(()));
+    let probes = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let (stop, gate, probes, path) = (
+                Arc::clone(&stop),
+                Arc::clone(&gate),
+                Arc::clone(&probes),
+                path.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _running = gate.read().unwrap();
+                    probe(&path).expect("probe");
+                    probes.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut held_by_child = 0;
+    for _ in 0..forks {
+        // Let probes run, then fork in the middle of them.
+        let before = probes.load(Ordering::Relaxed);
+        while probes.load(Ordering::Relaxed) < before + 2 {
+            std::hint::spin_loop();
+        }
+        let child = Sleeper::fork();
+        let paused = gate.write().unwrap();
+        // Every probe has given its lock back; the child is still alive.
+        match LockFile::new(&path) {
+            Ok(lock) => lock.close().expect("close"),
+            Err(LockError::Contended { .. }) => held_by_child += 1,
+            Err(err) => panic!("{err}"),
+        }
+        drop(child);
+        drop(paused);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().expect("prober");
+    }
+    println!("held-by-child {held_by_child} of {forks}");
+}
+
+pub(crate) fn fork_waiters(dir: &Path, count: usize) {
+    let path = dir.join("waited.lock");
+    // Held by hand, to be let go by an explicit unlock: a guard's copy in the
+    // child would keep it held (as it should).
+    let held = std::fs::File::create(&path).expect("create");
+    held.lock().expect("lock");
+    let served = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..count)
+        .map(|_| {
+            let (served, path) = (Arc::clone(&served), path.clone());
+            std::thread::spawn(move || {
+                let lock = LockOptions::new().lock(&path).expect("wait forever");
+                served.fetch_add(1, Ordering::SeqCst);
+                drop(lock);
+            })
+        })
+        .collect();
+    // All blocked in the kernel, by /proc/locks: each blocked request is a line.
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while blocked_on(ino) < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let child = Sleeper::fork();
+    held.unlock().expect("unlock");
+    let deadline = Instant::now() + CHILD_DEADLINE;
+    while served.load(Ordering::SeqCst) < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("served {} of {count}", served.load(Ordering::SeqCst));
+    drop(child);
+    for thread in threads {
+        thread.join().expect("waiter");
+    }
+}
+
+/// Blocked flock requests on inode `ino`, by /proc/locks ("N: -> FLOCK ...").
+pub(crate) fn blocked_on(ino: u64) -> usize {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let suffix = format!(":{ino}");
+    locks
+        .lines()
+        .filter(|line| line.contains("->"))
+        .filter(|line| line.split_whitespace().any(|word| word.ends_with(&suffix)))
+        .count()
+}
+
+pub(crate) fn fork_unpolled(dir: &Path) {
+    let path = dir.join("unpolled.lock");
+    let held = LockFile::new(&path).expect("lock");
+    let mut future = Box::pin(
+        LockOptions::new()
+            .timeout(Duration::from_secs(3600))
+            .lock_async(&path),
+    );
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    drop(held);
+    // The helper has it once a try of ours is refused.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while LockFile::new(&path).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let child = Sleeper::fork();
+    drop(future);
+    match LockFile::new(&path) {
+        Ok(_) => println!("free"),
+        Err(LockError::Contended { .. }) => println!("held"),
+        Err(err) => panic!("{err}"),
+    }
+    drop(child);
+}

@@ -1,0 +1,47 @@
+//! Forks without exec while other threads wait and probe (semantic 17): a
+//! child never hangs on the machinery's state, and never holds a lock it
+//! does not know of (a copy of a descriptor a thread of its parent waited on,
+//! probed, or had not handed to a guard yet).
+//!
+//! Linux: the storms read `/proc/locks`.
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use support::{holder_command, trials};
+
+fn storm(args: &[&str]) -> String {
+    let out = holder_command(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn children_forked_amid_timed_and_async_waits_never_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let forks = trials(150, 1000).to_string();
+    let out = storm(&["fork-waits", dir.path().to_str().unwrap(), &forks]);
+    assert_eq!(out, format!("hung 0 of {forks}"));
+}
+
+#[test]
+fn children_forked_amid_probes_never_hold_the_probed_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let forks = trials(200, 2000).to_string();
+    let out = storm(&["fork-probes", dir.path().to_str().unwrap(), &forks]);
+    assert_eq!(out, format!("held-by-child 0 of {forks}"));
+}
+
+#[test]
+fn a_child_forked_amid_more_than_64_waiters_forever_holds_none_of_their_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = storm(&["fork-waiters", dir.path().to_str().unwrap(), "70"]);
+    assert_eq!(out, "served 70 of 70");
+}
+
+#[test]
+fn a_child_forked_while_an_async_lock_awaits_its_poll_does_not_keep_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = storm(&["fork-unpolled", dir.path().to_str().unwrap(), "0"]);
+    assert_eq!(out, "free");
+}
