@@ -223,7 +223,7 @@ fn status_refuses_a_symlink_with_exit_code_2() {
     assert_eq!(
         text(&out.stderr),
         format!(
-            "lockfile: refusing to lock '{}': it is a symbolic link\n",
+            "lockfile: refusing to use '{}': it is a symbolic link\n",
             link.display()
         )
     );

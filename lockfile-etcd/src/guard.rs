@@ -53,6 +53,7 @@ use crate::locks::Shared;
 /// guard.close()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "the lock is released as soon as the EtcdGuard is dropped"]
 pub struct EtcdGuard {
     shared: Arc<Shared>,
     name: String,

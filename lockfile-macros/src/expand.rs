@@ -40,6 +40,17 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     }
     let is_async = sig.asyncness.is_some();
     if !is_async && let Some(ty) = returns_future(&sig.output) {
+        // `#[async_trait]` on the impl or trait runs first and hands us its
+        // output: the `async fn` the user wrote is gone, a boxed future with
+        // its `'async_trait` lifetime is what is left.
+        if quote!(#ty).to_string().contains("'async_trait") {
+            return Err(syn::Error::new_spanned(
+                ty,
+                "#[locked] cannot see through #[async_trait], which has already turned this \
+                 `async fn` into a fn returning a boxed future: take the lock inside the body \
+                 instead, e.g. `scoped_lockfile::with_lock!(async NAME, { BODY })?`",
+            ));
+        }
         return Err(syn::Error::new_spanned(
             ty,
             "#[locked] on a fn that returns a future would release the lock when the fn \
@@ -62,7 +73,11 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             quote!(#krate::__private::enter_scope(#acquire)),
         )
     } else {
-        (TokenStream::new(), acquire)
+        // The same for `on = Files`, the default spelled out.
+        (
+            TokenStream::new(),
+            quote!(#krate::__private::enter_scope_on(#acquire)),
+        )
     };
     let error_path = on_error(args, &sig.output);
     if let (Some(abi), ErrorPath::Panic) = (&sig.abi, &error_path) {

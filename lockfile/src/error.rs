@@ -100,6 +100,8 @@ pub enum LockError {
     /// left alone, because locking it would follow or disturb something else:
     /// nothing is read from or written to it. (It is opened, without blocking,
     /// to learn what it is; opening a FIFO can wake a process blocked on it.)
+    /// The path is the lock file's, or a [`LockedFile`](crate::LockedFile)'s
+    /// data file's: the message says "refusing to use", true of both.
     UnsafePath {
         /// The refused path.
         path: PathBuf,
@@ -220,7 +222,7 @@ impl fmt::Display for LockError {
                 shown(path)
             ),
             Self::UnsafePath { path, found } => {
-                write!(f, "refusing to lock '{}': it is {found}", shown(path))
+                write!(f, "refusing to use '{}': it is {found}", shown(path))
             }
             Self::Io { path, source } => write!(f, "'{}': {source}", shown(path)),
         }

@@ -8,6 +8,7 @@
 //! thread that waits forever for a lock one of its `#[locked]` frames holds
 //! waits for itself, and gets `WouldDeadlock` instead.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
@@ -26,33 +27,44 @@ pub(crate) fn in_locked_scope(id: FileId) -> bool {
 
 /// The guard of a sync `#[locked]` fn: the lock, registered as held by this
 /// thread until dropped. Not `Send`, so it cannot leave the thread (nor, being
-/// hidden by the macro's hygiene, the fn's frame).
+/// hidden by the macro's hygiene, the fn's frame). With `on = BACKEND`, `G` is
+/// the backend's guard: a lock file's ([`Files`](crate::Files), the default)
+/// is registered as any other; a lock service's is not (it has no file).
 #[derive(Debug)]
-pub struct LockedScope {
-    context: LockedContext,
+pub struct LockedScope<G: 'static = LockedContext> {
+    /// The file locked, if the guard is a lock file's.
+    id: Option<FileId>,
+    /// Held for its drop, after the entry is gone.
+    _guard: G,
     _not_send: PhantomData<*const ()>,
 }
 
-impl LockedScope {
-    pub(crate) fn enter(context: LockedContext) -> Self {
-        let id = context.file_id();
-        SCOPES.with_borrow_mut(|scopes| scopes.push(id));
+impl<G: 'static> LockedScope<G> {
+    pub(crate) fn enter(guard: G) -> Self {
+        let id = (&guard as &dyn Any)
+            .downcast_ref::<LockedContext>()
+            .map(LockedContext::file_id);
+        if let Some(id) = id {
+            SCOPES.with_borrow_mut(|scopes| scopes.push(id));
+        }
         Self {
-            context,
+            id,
+            _guard: guard,
             _not_send: PhantomData,
         }
     }
 }
 
-impl Drop for LockedScope {
+impl<G: 'static> Drop for LockedScope<G> {
     fn drop(&mut self) {
-        let id = self.context.file_id();
-        // Forgotten before the lock is released (when `context` drops after
+        // Forgotten before the lock is released (when `_guard` drops after
         // this), so a new holder's entry on this thread is never the one removed.
-        SCOPES.with_borrow_mut(|scopes| {
-            if let Some(at) = scopes.iter().rposition(|held| *held == id) {
-                scopes.swap_remove(at);
-            }
-        });
+        if let Some(id) = self.id {
+            SCOPES.with_borrow_mut(|scopes| {
+                if let Some(at) = scopes.iter().rposition(|held| *held == id) {
+                    scopes.swap_remove(at);
+                }
+            });
+        }
     }
 }

@@ -57,6 +57,15 @@ pub mod __private {
         result.map(LockedScope::enter)
     }
 
+    /// The guard of a sync `#[locked(NAME, on = BACKEND)]` fn: the same for a
+    /// lock file's guard (`on = Files`, the default backend), so that its
+    /// re-entry is `WouldDeadlock` too; any other backend's guard as it is.
+    pub fn enter_scope_on<G: 'static>(
+        result: Result<G, LockError>,
+    ) -> Result<LockedScope<G>, LockError> {
+        result.map(LockedScope::enter)
+    }
+
     /// The guard, or a panic with the error's message, for `#[locked]` fns that
     /// do not return `Result`. `track_caller` puts the panic at the attribute.
     #[track_caller]

@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write;
-use std::sync::OnceLock;
 
 /// A template that passed [`find_invalid`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +167,7 @@ impl Template {
                 let _ = write!(out, "{}", std::process::id());
                 rest = after;
             } else if let Some(after) = rest.strip_prefix("{hostname}") {
-                out.push_str(hostname());
+                out.push_str(&hostname());
                 rest = after;
             } else {
                 out.push_str(&rest[..1]);
@@ -181,10 +180,12 @@ impl Template {
     }
 }
 
-/// The host name, looked up once per process and only if a template uses it.
-pub(crate) fn hostname() -> &'static str {
-    static HOSTNAME: OnceLock<String> = OnceLock::new();
-    HOSTNAME.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned())
+/// The host name, looked up on every lock whose template uses it, as
+/// zc.lockfile does: a `sethostname` (a container renamed, a host given its
+/// name late in boot) shows in the next lock's content, and a holder is
+/// compared with the name the host has now. One `uname(2)`, microseconds.
+pub(crate) fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

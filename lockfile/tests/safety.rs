@@ -269,6 +269,13 @@ fn a_fifo_at_the_data_path_is_refused_without_hanging() {
             ),
             "{result:?}"
         );
+        // The data file is being opened, not locked: the message says neither
+        // wrongly.
+        let message = result.unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!("refusing to use '{}': it is a FIFO", fifo.display())
+        );
     }
 }
 

@@ -348,3 +348,29 @@ fn a_helper_never_reopens_a_path_that_no_longer_names_the_file() {
     second.join().unwrap().unwrap();
     assert!(!before.exists());
 }
+
+#[scoped_lockfile::locked(name, on = scoped_lockfile::Files)]
+fn run_locked_on_files<T>(name: &Path, body: impl FnOnce() -> T) -> T {
+    body()
+}
+
+/// `on = Files` is the default spelled out: its re-entry on its own thread is
+/// refused as the default's is, not a hang.
+#[test]
+fn a_locked_fn_on_files_reentered_on_its_own_thread_is_would_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let (done, finished) = std::sync::mpsc::channel();
+    let reentered = std::thread::spawn(move || {
+        let err = run_locked_on_files(&name, || LockedContext::new(&name).unwrap_err());
+        done.send(()).unwrap();
+        err
+    });
+    // A hang is reported as a failure, not as a test that never ends.
+    assert!(
+        finished.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "re-entry of #[locked(on = Files)] hangs"
+    );
+    let err = reentered.join().unwrap();
+    assert!(matches!(err, LockError::WouldDeadlock { .. }), "{err:?}");
+}

@@ -7,6 +7,7 @@
 //! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
 //! holder fork-waits|fork-probes|fork-waiters DIR N, fork-unpolled DIR _ (Linux)
+//! holder rename-host DIR _, file-size-limit PATH LIMIT (Linux)
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
@@ -37,6 +38,7 @@
 //!   daemon does. The child waits 300 ms for OTHER (printing `child other:
 //!   timed out` when that wait times out) and then for PATH (`child locked`
 //!   once it has it); the parent prints `child <exit code>`.
+//! - `rename-host`, `file-size-limit`: see `system.rs` (Linux).
 //! - `fork-waits`, `fork-probes`, `fork-waiters`, `fork-unpolled`: fork storms
 //!   while other threads wait or probe; see `storms.rs`.
 //! - `--chdir-deep BASE` (Linux, before the lock): changes into BASE and then
@@ -65,6 +67,8 @@ mod fork;
 mod signals;
 #[cfg(target_os = "linux")]
 mod storms;
+#[cfg(target_os = "linux")]
+mod system;
 #[cfg(windows)]
 mod zc;
 
@@ -98,6 +102,12 @@ fn main() -> ExitCode {
         "fork-waiters" => storms::fork_waiters(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "fork-unpolled" => storms::fork_unpolled(Path::new(path)),
+        #[cfg(target_os = "linux")]
+        "rename-host" => system::rename_host(Path::new(path)),
+        #[cfg(target_os = "linux")]
+        "file-size-limit" => {
+            system::file_size_limit(Path::new(path), rest[0].parse().expect("LIMIT"));
+        }
         _ => return hold(kind, path, rest),
     }
     ExitCode::SUCCESS
