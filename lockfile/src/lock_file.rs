@@ -26,11 +26,17 @@ use crate::{LockError, LockOptions};
 /// unlock by either would release both. So a forked child that drops or closes
 /// its copy of a `LockFile` leaves the parent's lock alone, and the lock is
 /// held as long as either process keeps its copy open. A child gets copies of
-/// the guards held when it was forked, not of waits then in progress: the
-/// descriptors this crate's threads were waiting on are closed in the child
-/// as it starts (a `pthread_atfork` handler), so a wait the parent completes
-/// later gives the lock to the parent alone. A guard may be moved to and
-/// dropped on any thread (`LockFile` is `Send`).
+/// the guards held when it was forked, and of nothing else that holds or can
+/// come to hold a lock: the descriptors this crate's threads were waiting on,
+/// or had locked but not yet handed to a guard (an async lock its task has not
+/// polled yet), are closed in the child as it starts (a `pthread_atfork`
+/// handler), so a wait the parent completes later gives the lock to the parent
+/// alone; and a momentary lock (a [`probe`](crate::probe), a lock a helper
+/// drops because its caller gave up, a first try refusing a file) is unlocked
+/// explicitly before its descriptor is closed. A child's own waits get their
+/// own helper threads and timer, and never wait for a mutex one of its
+/// parent's threads held at the fork. A guard may be moved to and dropped on
+/// any thread (`LockFile` is `Send`).
 ///
 /// The same holds, for a moment, for a process that another thread of yours is
 /// spawning right when you release: between its `fork` and its `exec` it has a
@@ -41,10 +47,14 @@ use crate::{LockError, LockOptions};
 ///
 /// # Removed or replaced lock files
 ///
-/// A waiter that gets the lock of a file which was removed or replaced while
-/// it waited (`rm` of a "stale" lock, a cleaner of `/tmp`) lets it go and
-/// starts over on the file now at the path, so two processes never hold "the
-/// lock" on two files of one name. Removing the file while it is *held*
+/// Every wait (forever, with a timeout, async) waits on the file its first
+/// try opened, whatever the path names by then. After every wait, the waiter
+/// checks that its path (as given: a relative path is relative to the current
+/// directory now) still names the file it got the lock of: a file removed,
+/// replaced or renamed away while it waited (`rm` of a "stale" lock, a cleaner
+/// of `/tmp`), or a symlinked directory switched (`current -> releases/vN`),
+/// makes it let that lock go and start over on the file now at the path, so
+/// two processes never hold "the lock" on two files of one name. Removing the file while it is *held*
 /// cannot be detected by anyone: the holder keeps a lock on a nameless file
 /// and a newcomer creates a new one. Never delete lock files. (A first try,
 /// which does not wait, notices a removal between its `open` and its `flock`

@@ -27,6 +27,12 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// means a single try, failing with [`LockError::Contended`]; a timeout too large
 /// to add to the current time (e.g. [`Duration::MAX`]) means forever.
 ///
+/// Every wait waits on the very file the first try opened (not the path
+/// again, which a `cd`, a renamed directory or a switched symlink could make
+/// name another file), and once it has the lock checks that the path still
+/// names that file, starting over if not; see [`LockFile`]'s *Removed or
+/// replaced lock files*.
+///
 /// A helper whose callers all gave up still takes the lock once when it is
 /// released, and lets it go at once: for those microseconds a one-try
 /// attempt elsewhere sees the lock held (by the helper's process).

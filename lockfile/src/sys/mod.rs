@@ -17,8 +17,15 @@
 //!   its unlock would release the parent's too. On Windows an explicit unlock,
 //!   then the close: a lock there belongs to one process, and Microsoft
 //!   documents the release of locks left to the system as taking a while.
-//! - `unlock(&File)`: lets go of a lock taken a moment ago on a private
-//!   descriptor, only to look at a lock (who holds it, shared or not).
+//! - `unlock(&File)`: lets go of a lock taken a moment ago on a descriptor no
+//!   guard owns (a probe, a lock nobody wants, a refused first try), before
+//!   it is closed: a child forked meanwhile has a copy (semantic 17).
+//! - `Anchor::new(&Path, &File)`, `Anchor::open_registered(mode)`: a new open
+//!   file description of the very file a first try opened, whatever its path
+//!   names by then, registered as a `WaitingDescriptor` before any fork can
+//!   copy it.
+//! - `PerProcess<T>`: process-global state that a forked child gets fresh
+//!   (never its parent's mutexes, which an absent thread may hold).
 //! - `process_alive(u32)`: whether a process of this host runs, if that can
 //!   be told.
 //! - `write_all_at`, `read_at`: positioned I/O (`write_all_at` may move the
