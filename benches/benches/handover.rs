@@ -4,7 +4,17 @@
 //! ```text
 //! cargo bench -p lockfile-benches --bench handover
 //! cargo bench -p lockfile-benches --bench handover -- --interleaved
+//! cargo bench -p lockfile-benches --bench handover -- --interleaved --rounds 100 --handover-only  # a smoke run
 //! ```
+//!
+//! Besides the plain `flock` waiter (the kernel's limit, with no content
+//! written), two baselines do by hand the same work as our waiters, the limit
+//! for a library that may not take a signal: `by-hand-forever` opens the
+//! lock file, blocks in `flock`, `fstat`s it and writes the content;
+//! `by-hand-helper` spawns a thread that opens the file and blocks in
+//! `flock`, sends the `File` over a channel, and the caller waits with
+//! `recv_timeout`, then `fstat`s and writes the content. Wait-forever is
+//! compared with the first, timed and async waits with the second.
 //!
 //! The coordinator runs the scenarios; it starts copies of this program as
 //! waiters and workers (`--waiter MODE NAME`, `--cpu MODE NAME`, `--worker ...`).
@@ -21,12 +31,16 @@ use lockfile_benches::{Summary, XorShift, micros, monotonic_ns, open_rw, process
 use scoped_lockfile::{LockError, LockOptions, LockedContext, LockedFile};
 
 /// Hand-over rounds; hold times are random in 1..=4 ms. Tails need many: a
-/// p99 of 1000 is its 10th worst sample, noise on a small VM.
+/// p99 of 1000 is its 10th worst sample, noise on a small VM. `--rounds N`
+/// sets another number (a smoke run).
 const HANDOVERS: usize = 3000;
 
-/// How a waiter waits: the limit, ours, and fixed-interval polling for contrast.
-const MODES: [&str; 6] = [
+/// How a waiter waits: the limit, the same work by hand, ours, and
+/// fixed-interval polling for contrast.
+const MODES: [&str; 8] = [
     "flock",
+    "by-hand-forever",
+    "by-hand-helper",
     "context",
     "context-timeout",
     "context-async",
@@ -46,13 +60,26 @@ fn main() {
         ["--cpu", mode, name] => cpu_waiter(mode, Path::new(name)),
         ["--worker", kind, dir, count] => worker(kind, Path::new(dir), count.parse().unwrap()),
         // `cargo bench` passes `--bench`; `-- --interleaved` changes the order.
-        rest => coordinate(rest.contains(&"--interleaved")),
+        rest => {
+            let rounds = rest
+                .iter()
+                .position(|arg| *arg == "--rounds")
+                .map_or(HANDOVERS, |at| rest[at + 1].parse().expect("--rounds N"));
+            coordinate(
+                rest.contains(&"--interleaved"),
+                rounds,
+                rest.contains(&"--handover-only"),
+            );
+        }
     }
 }
 
-fn coordinate(interleaved: bool) {
+fn coordinate(interleaved: bool, rounds: usize, handover_only: bool) {
     let dir = tempfile::tempdir_in("/dev/shm").expect("tmpfs at /dev/shm");
-    handover_latency(dir.path(), interleaved);
+    handover_latency(dir.path(), interleaved, rounds);
+    if handover_only {
+        return;
+    }
     blocked_waiter_cpu(dir.path());
     helper_threads_after_timeouts(dir.path());
     contention_scaling(dir.path());
@@ -65,6 +92,7 @@ fn coordinate(interleaved: bool) {
 fn waiter(mode: &str, name: &Path) {
     let lock_path = with_lock_suffix(name);
     let raw = open_rw(&lock_path);
+    let content = format!(" {}\n", std::process::id());
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     for _ in stdin.lock().lines() {
@@ -73,6 +101,28 @@ fn waiter(mode: &str, name: &Path) {
                 raw.lock().unwrap();
                 let now = monotonic_ns();
                 raw.unlock().unwrap();
+                now
+            }
+            "by-hand-forever" => {
+                let file = open_rw(&lock_path);
+                file.lock().unwrap();
+                by_hand_content(&file, &content);
+                let now = monotonic_ns();
+                drop(file);
+                now
+            }
+            "by-hand-helper" => {
+                let (send, receive) = std::sync::mpsc::channel();
+                let path = lock_path.clone();
+                std::thread::spawn(move || {
+                    let file = open_rw(&path);
+                    file.lock().unwrap();
+                    let _ = send.send(file);
+                });
+                let file = receive.recv_timeout(Duration::from_secs(60)).unwrap();
+                by_hand_content(&file, &content);
+                let now = monotonic_ns();
+                drop(file);
                 now
             }
             "context" => {
@@ -106,6 +156,14 @@ fn waiter(mode: &str, name: &Path) {
         writeln!(out, "{owned_at}").unwrap();
         out.flush().unwrap();
     }
+}
+
+/// What our waiters do once they hold the lock: `fstat` (the length, the
+/// name still there) and the content written at offset 0.
+fn by_hand_content(file: &File, content: &str) {
+    let meta = file.metadata().unwrap();
+    std::hint::black_box(meta.len());
+    file.write_all_at(content.as_bytes(), 0).unwrap();
 }
 
 /// One waiter process and the holder's descriptor on the same lock file.
@@ -143,7 +201,7 @@ impl Pair {
 /// Sequential by default: each waiter does all its hand-overs in a row, warm.
 /// Interleaved: the waiters take turns round by round, so each sees the same
 /// machine, but each wakes with caches the others have just used.
-fn handover_latency(dir: &Path, interleaved: bool) {
+fn handover_latency(dir: &Path, interleaved: bool, handovers: usize) {
     println!("\nhand-over latency: holder releases -> waiter's acquire has returned");
     let order = if interleaved {
         "interleaved: waiters take turns"
@@ -152,22 +210,22 @@ fn handover_latency(dir: &Path, interleaved: bool) {
     };
     println!("(hold times random in 1..=4 ms; {order}; ratios to the plain flock waiter)");
     println!(
-        "{:<18} {:>6} {:>10} {:>10} {:>10} {:>8} {:>8}",
-        "waiter", "n", "p50", "p99", "max", "p50 x", "p99 x"
+        "{:<18} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "waiter", "n", "p50", "p90", "p99", "max", "p50 x", "p99 x"
     );
     let mut rng = XorShift::new(0x5eed);
     let mut hold = || Duration::from_micros(rng.between(1000, 4000));
     // 50 ms polling makes each of its rounds ~25 ms: it does 200 of them.
     let rounds = |pair: &Pair| {
         if pair.mode == "poll-50ms" {
-            200
+            handovers.min(200)
         } else {
-            HANDOVERS
+            handovers
         }
     };
     let mut pairs: Vec<Pair> = MODES.iter().map(|mode| Pair::start(dir, mode)).collect();
     if interleaved {
-        for round in 0..HANDOVERS {
+        for round in 0..handovers {
             for pair in &mut pairs {
                 if round < rounds(pair) {
                     pair.hand_over(hold());
@@ -182,20 +240,47 @@ fn handover_latency(dir: &Path, interleaved: bool) {
         }
     }
     let mut baseline: Option<Summary> = None;
+    let mut summaries = Vec::new();
     for mut pair in pairs {
         let summary = Summary::of(&mut pair.samples);
         let base = *baseline.get_or_insert(summary);
         println!(
-            "{:<18} {:>6} {:>10} {:>10} {:>10} {:>8.2} {:>8.2}",
+            "{:<18} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8.2} {:>8.2}",
             pair.mode,
             pair.samples.len(),
             micros(summary.p50),
+            micros(summary.p90),
             micros(summary.p99),
             micros(summary.max),
             ratio(summary.p50, base.p50),
             ratio(summary.p99, base.p99),
         );
+        summaries.push((pair.mode, summary));
         pair.waiter.finish();
+    }
+    let of = |mode: &str| summaries.iter().find(|(m, _)| *m == mode).map(|(_, s)| *s);
+    println!(
+        "
+against the same work by hand (target: p50 and p90 <= 1.2x)"
+    );
+    println!(
+        "{:<18} {:<16} {:>8} {:>8} {:>8}",
+        "waiter", "by hand", "p50 x", "p90 x", "p99 x"
+    );
+    for (ours, by_hand) in [
+        ("context", "by-hand-forever"),
+        ("context-timeout", "by-hand-helper"),
+        ("context-async", "by-hand-helper"),
+    ] {
+        let (Some(ours_summary), Some(base)) = (of(ours), of(by_hand)) else {
+            continue;
+        };
+        println!(
+            "{ours:<18} {by_hand:<16} {:>8.2} {:>8.2} {:>8.2}",
+            ratio(ours_summary.p50, base.p50),
+            ratio(ours_summary.p90, base.p90),
+            ratio(ours_summary.p99, base.p99),
+        );
     }
 }
 

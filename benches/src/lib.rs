@@ -24,11 +24,13 @@ fn nanos(clock: ClockId) -> u64 {
     secs * 1_000_000_000 + nanos
 }
 
-/// p50, p99 and max of a set of samples.
+/// p50, p90, p99 and max of a set of samples.
 #[derive(Debug, Clone, Copy)]
 pub struct Summary {
     /// The median.
     pub p50: u64,
+    /// The 90th percentile (nearest rank).
+    pub p90: u64,
     /// The 99th percentile (nearest rank).
     pub p99: u64,
     /// The largest sample.
@@ -47,6 +49,7 @@ impl Summary {
         let rank = |p: usize| samples[(samples.len() * p).div_ceil(100).max(1) - 1];
         Self {
             p50: rank(50),
+            p90: rank(90),
             p99: rank(99),
             max: samples[samples.len() - 1],
         }
