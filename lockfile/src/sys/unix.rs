@@ -211,6 +211,9 @@ impl Anchor {
             }
             Self::Dir { dir, name } => {
                 let flags = flags | OFlags::NOFOLLOW;
+                // `mode_t` is 16 bits on macOS and the BSDs; permission bits fit.
+                #[allow(clippy::useless_conversion)]
+                let mode = rustix::fs::RawMode::try_from(mode & 0o7777).unwrap_or(0o644);
                 Ok(open_or_create(|extra| {
                     rustix::fs::openat(dir, name, flags | extra, Mode::from_raw_mode(mode))
                 })?
