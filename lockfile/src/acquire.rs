@@ -205,7 +205,23 @@ fn wait_forever(
     let io = |err| LockError::io(path, err);
     let anchor = sys::Anchor::new(path, &held_elsewhere.file).map_err(io)?;
     let (file, registered) = anchor.open_registered(request.mode).map_err(io)?;
-    sys::lock(&file, request.access).map_err(io)?;
+    lock_registered(path, file, registered, request.access)
+}
+
+/// Blocks in the kernel on `file`, registered for forks, until its lock is
+/// ours. On error it is unregistered before it is closed, so that no child
+/// closes a number another open reused in between.
+pub(crate) fn lock_registered(
+    path: &Path,
+    file: File,
+    registered: sys::WaitingDescriptor,
+    access: Access,
+) -> Result<Taken, LockError> {
+    if let Err(err) = sys::lock(&file, access) {
+        drop(registered);
+        drop(file);
+        return Err(LockError::io(path, err));
+    }
     Taken::new(path, file, Some(registered))
 }
 

@@ -25,9 +25,9 @@ use std::thread;
 use std::time::Instant;
 
 use crate::LockError;
-use crate::acquire::Taken;
+use crate::acquire::{Taken, lock_registered};
 use crate::open::Identified;
-use crate::sys::{self, Access, Anchor, FileId, PerProcess};
+use crate::sys::{Access, Anchor, FileId, PerProcess};
 
 /// What a helper hands over: the locked file (its path not checked, its
 /// content not yet written), or why it could not get it.
@@ -235,14 +235,10 @@ impl Drop for Waiting {
 /// file in errors (each caller gets them with its own path).
 fn run_helper(key: HelperKey, anchor: &Anchor, called: &Path, mode: u32) {
     loop {
-        let io = |err| LockError::io(called, err);
         let outcome = anchor
             .open_registered(mode)
-            .map_err(io)
-            .and_then(|(file, registered)| {
-                sys::lock(&file, key.access).map_err(io)?;
-                Taken::new(called, file, Some(registered))
-            });
+            .map_err(|err| LockError::io(called, err))
+            .and_then(|(file, registered)| lock_registered(called, file, registered, key.access));
         if !hand_over(key, outcome) {
             return;
         }
