@@ -20,7 +20,7 @@ use syn::parse_macro_input;
 /// - `NAME`: any expression whose reference is `AsRef<Path>`: a string literal, a
 ///   `const`, `format!` of the function's own arguments, `self.dir.join("x")`.
 ///   It is evaluated on every call, before the body; `.lock` is appended, as
-///   [`LockedContext`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/struct.LockedContext.html) does.
+///   [`LockedContext`](../scoped_lockfile/struct.LockedContext.html) does.
 /// - `shared`: a reader's lock, held by any number of readers together
 ///   (`LockOptions::shared`); a flag, written alone.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
@@ -30,7 +30,7 @@ use syn::parse_macro_input;
 ///   string literal is checked at compile time; any other expression is checked
 ///   when the lock is taken.
 /// - `on`: an expression whose value (or reference) is a
-///   [`Backend`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/trait.Backend.html),
+///   [`Backend`](../scoped_lockfile/trait.Backend.html),
 ///   e.g. a connected lock service; the lock is `LockOptions::lock_on(&BACKEND, &NAME)`
 ///   (`lock_on_async` in an `async fn`). Without it, the lock file `NAME + ".lock"`.
 /// - `on_error`: what the function does when the lock cannot be taken (see below).
@@ -82,7 +82,7 @@ use syn::parse_macro_input;
 /// `Err(E::from(lock_error))`, as `?` would; `E` needs `From<LockError>`
 /// (`io::Error` has it, and so does anything `Box<dyn Error>` or
 /// `anyhow::Error` can hold). Any other function panics with the
-/// [`LockError`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/enum.LockError.html)'s
+/// [`LockError`](../scoped_lockfile/enum.LockError.html)'s
 /// message. The decision is made from the spelling of the return type alone:
 /// a type alias named `Result` that is not one (`type Result = u32;`), or a
 /// `Result` under another name (`Self::Output`), is told apart with
