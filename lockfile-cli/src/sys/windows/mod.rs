@@ -34,9 +34,9 @@ use windows_sys::Win32::Foundation::{
     ERROR_OUTOFMEMORY, ERROR_TOO_MANY_OPEN_FILES, ERROR_WRITE_PROTECT, GENERIC_READ,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_OPEN_REPARSE_POINT,
-    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FILE_TYPE_PIPE,
-    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, SECURITY_IDENTIFICATION,
+    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_TYPE_DISK, FILE_TYPE_PIPE, LOCKFILE_EXCLUSIVE_LOCK,
+    LOCKFILE_FAIL_IMMEDIATELY, SECURITY_IDENTIFICATION,
 };
 
 use crate::sys::{Ended, Ending, Kind, Locked, NotStarted, Opened, Refused, Stop, Wait};
@@ -220,27 +220,11 @@ pub(crate) fn open_like_flock(path: &Path, read_write: bool) -> Result<Opened, R
     settle(options.open(path).map_err(Refused::Io)?)
 }
 
-/// Opens an existing `path` read-only to lock it, for a lock file we may not
-/// write: a symbolic link or junction is opened itself, not followed (and
-/// then is not regular), nothing is created; read and write sharing, as the
-/// library opens lock files.
-pub(crate) fn open_read_only(path: &Path) -> Result<Opened, Refused> {
-    let file = OpenOptions::new()
-        .read(true)
-        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .security_qos_flags(SECURITY_IDENTIFICATION)
-        .open(path)
-        .map_err(Refused::Io)?;
-    settle(file)
-}
-
 fn settle(file: File) -> Result<Opened, Refused> {
     if ffi::file_type(file.as_handle()) == FILE_TYPE_PIPE {
         return Err(Refused::Fifo);
     }
-    let regular = is_regular(file.as_handle());
-    Ok(Opened { file, regular })
+    Ok(Opened { file })
 }
 
 /// Whether this user may read and write `path`.
