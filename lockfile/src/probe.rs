@@ -135,14 +135,8 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
     let content = holder::read_content(file);
     let probe = if free {
         Probe::Free {
-            last_holder: Holder {
-                kernel: if hidden {
-                    KernelView::Free { others: Vec::new() }
-                } else {
-                    KernelView::Unknown
-                },
-                ..Holder::new(content)
-            },
+            // The try answered, not the kernel's view.
+            last_holder: Holder::new(content),
         }
     } else {
         let kernel = if hidden {
