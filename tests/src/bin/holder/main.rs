@@ -9,6 +9,7 @@
 //! holder marks DIR ROUNDS
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
+//! holder probe PATH
 //! ```
 //!
 //! - `lock`, `context`, `file`: prints `locked` once it holds the lock, holds it
@@ -44,6 +45,11 @@
 //!   and reports what it took, the error, whether every lock taken (but the last,
 //!   released to have a descriptor to check with) is still held, and its open
 //!   descriptors before and after releasing them all.
+//! - `probe`: prints what `probe` says, on one line: `missing`, `free
+//!   <view>` or `held <view>`, where the view is `unknown`, `unseen`,
+//!   `free` or `holders` followed by `PID:COMMAND:taker|inherited` for each
+//!   holder (`-` for a command not known); for the tests that run it in
+//!   another pid namespace.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, Write};
@@ -76,6 +82,7 @@ fn main() -> ExitCode {
         "marks" => (0..number()).for_each(|_| append_marks(Path::new(path))),
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
+        "probe" => say(&probe_line(Path::new(path))),
         #[cfg(unix)]
         "fork" => return fork_and_hold(Path::new(path), &rest[0]),
         #[cfg(windows)]
@@ -313,6 +320,37 @@ fn many(dir: &Path, max: usize) {
     println!("still held {still_held} of {}", held.len());
     drop(held);
     println!("fds {before} {}", open_fds());
+}
+
+fn probe_line(path: &Path) -> String {
+    use scoped_lockfile::{KernelView, Probe};
+    let probed = scoped_lockfile::probe(path).expect("probe");
+    let Some(holder) = probed.holder() else {
+        return "missing".into();
+    };
+    let state = if matches!(probed, Probe::Held { .. }) {
+        "held"
+    } else {
+        "free"
+    };
+    let view = match &holder.kernel {
+        KernelView::Unknown => "unknown".to_owned(),
+        KernelView::Unseen => "unseen".to_owned(),
+        KernelView::Free { .. } => "free".to_owned(),
+        view => {
+            let holders = view.holders().map(|(lock, process)| {
+                let how = if lock.inherited(process) {
+                    "inherited"
+                } else {
+                    "taker"
+                };
+                let command = process.command.as_deref().unwrap_or("-");
+                format!(" {}:{command}:{how}", process.pid)
+            });
+            format!("holders{}", holders.collect::<String>())
+        }
+    };
+    format!("{state} {view}")
 }
 
 fn open_fds() -> usize {
