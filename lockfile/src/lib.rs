@@ -12,6 +12,7 @@ mod held;
 mod holder;
 mod lock_file;
 mod lock_future;
+mod lock_set;
 mod locked_file;
 mod mode;
 mod open;
@@ -27,6 +28,7 @@ pub use context::LockedContext;
 pub use error::LockError;
 pub use holder::Holder;
 pub use lock_file::LockFile;
+pub use lock_set::LockedSet;
 pub use locked_file::LockedFile;
 pub use options::LockOptions;
 pub use probe::{Probe, probe};
@@ -39,7 +41,8 @@ pub use scoped_lockfile_macros::{locked, with_lock};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::held::LockedScope;
-    pub use crate::{LockError, LockOptions, LockedContext};
+    pub use crate::{LockError, LockOptions, LockedContext, LockedSet};
+    pub use std::path::Path;
     pub use std::time::Duration;
 
     pub use crate::template::TemplateError;
@@ -55,6 +58,11 @@ pub mod __private {
     /// refused with `WouldDeadlock` instead of hanging.
     pub fn enter_scope(result: Result<LockedContext, LockError>) -> Result<LockedScope, LockError> {
         result.map(LockedScope::enter)
+    }
+
+    /// As [`enter_scope`], for `#[locked([NAME, ..])]`: every lock of the set.
+    pub fn enter_set_scope(result: Result<LockedSet, LockError>) -> Result<LockedScope, LockError> {
+        result.map(LockedScope::enter_set)
     }
 
     /// The guard, or a panic with the error's message, for `#[locked]` fns that
