@@ -181,17 +181,24 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
             quote!(.content_template(#template))
         }
     });
+    // In a test harness (`cfg(test)` of the crate the macro expands in), the
+    // lock file names the running test.
     let options = quote! {
-        #krate::__private::LockOptions::new()
-            #shared
-            #timeout
-            #template
+        #krate::__private::naming_the_test(
+            #krate::__private::LockOptions::new()
+                #shared
+                #timeout
+                #template,
+            ::core::cfg!(test),
+        )
     };
     if let Expr::Array(set) = name {
-        // Each name as a `&Path`, so names of different types make one array.
-        let names = set.elems.iter().map(|name| {
-            quote_spanned!(name.span()=> <_ as ::core::convert::AsRef<#krate::__private::Path>>::as_ref(&(#name)))
-        });
+        // Each name as a `Cow<Path>`, so names of different types make one
+        // array; relative ones under the lock directory, if one is set.
+        let names = set
+            .elems
+            .iter()
+            .map(|name| quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name))));
         let take = if is_async {
             quote!(.locked_set_async([#(#names),*]))
         } else {
@@ -200,10 +207,11 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
         return quote!(#options #take);
     }
     // Spanned on the name, so a name that is not a path is reported there.
+    let file_name = quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name)));
     let name = quote_spanned!(name.span()=> &(#name));
     let take = match (&args.backend, is_async) {
-        (None, false) => quote!(.locked_context(#name)),
-        (None, true) => quote!(.locked_context_async(#name)),
+        (None, false) => quote!(.locked_context(#file_name)),
+        (None, true) => quote!(.locked_context_async(#file_name)),
         (Some(backend), false) => {
             let backend = quote_spanned!(backend.span()=> &(#backend));
             quote!(.lock_on(#backend, #name))

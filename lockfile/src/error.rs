@@ -227,13 +227,15 @@ impl fmt::Display for LockError {
     }
 }
 
-/// `: held by 4242;web-1`, `: held shared`, or nothing when the file is silent.
+/// `: held by 4242;web-1`, `: held by 4242 (test db::one)`, `: held shared`,
+/// or nothing when the file is silent.
 fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
     match (&holder.content, holder.shared) {
         (_, true) => write!(f, ": held shared"),
         (Some(content), false) => {
             f.write_str(": held by ")?;
-            crate::holder::write_escaped(f, content)
+            crate::holder::write_escaped(f, content)?;
+            holder.write_test(f)
         }
         (None, false) => Ok(()),
     }

@@ -8,6 +8,7 @@ mod acquire;
 mod backend;
 mod context;
 mod error;
+mod harness;
 mod held;
 mod holder;
 mod lock_file;
@@ -26,6 +27,7 @@ mod wait;
 pub use backend::{Backend, Files};
 pub use context::LockedContext;
 pub use error::LockError;
+pub use harness::{LOCK_DIR_ENV, in_lock_dir};
 pub use holder::Holder;
 pub use lock_file::LockFile;
 pub use lock_set::LockedSet;
@@ -65,12 +67,28 @@ pub mod __private {
         result.map(LockedScope::enter_set)
     }
 
-    /// The guard, or a panic with the error's message, for `#[locked]` fns that
-    /// do not return `Result`. `track_caller` puts the panic at the attribute.
+    /// A lock name as `#[locked]` and `with_lock!` take it: a relative one
+    /// under `SCOPED_LOCKFILE_DIR` when that is set.
+    pub fn in_lock_dir<P: AsRef<Path> + ?Sized>(name: &P) -> std::borrow::Cow<'_, Path> {
+        crate::harness::resolve(name.as_ref())
+    }
+
+    /// The options, naming the running test in the lock file when
+    /// `in_test` (`cfg!(test)` where the macro expands) and the harness
+    /// tells the test's name.
+    pub fn naming_the_test(options: LockOptions, in_test: bool) -> LockOptions {
+        crate::harness::naming_the_test(options, in_test)
+    }
+
+    /// The guard, or a panic with the error's message (and, after a timeout,
+    /// how long it waited), for `#[locked]` fns that do not return `Result`. `track_caller` puts the panic at the attribute.
     #[track_caller]
     pub fn expect_lock<G>(result: Result<G, LockError>) -> G {
         match result {
             Ok(guard) => guard,
+            // A test that times out says how long it waited, with the lock
+            // and its holder (the test, when one holds it).
+            Err(err @ LockError::Timeout { waited, .. }) => panic!("{err}; waited {waited:.1?}"),
             Err(err) => panic!("{err}"),
         }
     }

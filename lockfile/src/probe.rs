@@ -96,8 +96,8 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
     } else {
         Probe::Held {
             holder: Holder {
-                content,
                 shared: holder::held_shared(file),
+                ..Holder::new(content)
             },
         }
     };
