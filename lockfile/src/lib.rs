@@ -38,6 +38,12 @@ pub use probe::{Probe, probe};
 #[cfg(feature = "macros")]
 pub use scoped_lockfile_macros::{locked, with_lock};
 
+/// A page, not a module of items: `#[locked]` as the cross-process
+/// `serial_test`, under `cargo test` and `cargo nextest run`.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/serializing-tests.md")]
+pub mod serializing_tests {}
+
 /// Not public API: what the `scoped-lockfile-macros` expansions call. May change in any
 /// release without notice.
 #[doc(hidden)]
