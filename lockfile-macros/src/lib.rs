@@ -13,6 +13,7 @@ use syn::parse_macro_input;
 ///
 /// ```text
 /// #[locked(NAME)]
+/// #[locked([NAME, NAME, ..])]
 /// #[locked(NAME, shared, timeout = "DURATION", content_template = TEMPLATE,
 ///          on = BACKEND, on_error = "panic" | "return", crate = "PATH")]
 /// ```
@@ -21,6 +22,13 @@ use syn::parse_macro_input;
 ///   `const`, `format!` of the function's own arguments, `self.dir.join("x")`.
 ///   It is evaluated on every call, before the body; `.lock` is appended, as
 ///   [`LockedContext`](../scoped_lockfile/struct.LockedContext.html) does.
+///   A relative name goes under the directory `SCOPED_LOCKFILE_DIR` names, when
+///   that variable is set (one line of a workspace's `.cargo/config.toml`: see
+///   [`LOCK_DIR_ENV`](../scoped_lockfile/constant.LOCK_DIR_ENV.html)).
+/// - `[NAME, ..]`: a set of locks, held together, taken in one canonical order
+///   (`LockOptions::locked_set`), so functions naming the same locks in other
+///   orders never deadlock; the keys apply to the whole set (one timeout,
+///   `shared` for every lock). At least one name, none written twice; not with `on`.
 /// - `shared`: a reader's lock, held by any number of readers together
 ///   (`LockOptions::shared`); a flag, written alone.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
@@ -70,10 +78,11 @@ use syn::parse_macro_input;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// (But for one hidden step: the guard of a sync fn is registered as held by
+/// (But for hidden steps: the guard of a sync fn is registered as held by
 /// its thread while the fn runs; see *Deadlock on the same thread*. An `async
 /// fn` takes it with `locked_context_async(..)` in one statement and awaits it
-/// in the next.)
+/// in the next. A relative name is put under `SCOPED_LOCKFILE_DIR` when that is
+/// set, and in a test harness the lock file names the test; see *In tests*.)
 ///
 /// # When the lock cannot be taken
 ///
@@ -150,6 +159,15 @@ use syn::parse_macro_input;
 /// the function returns: an iterator, a closure, a builder. Collect or run
 /// it inside the body.
 ///
+/// # In tests
+///
+/// On `#[test]` and `#[tokio::test]` fns (in either order), `#[locked]` is a
+/// cross-process `serial_test`: see the page *Serializing tests*
+/// (`scoped_lockfile::serializing_tests`). Where the macro expands in a crate
+/// built as a test harness (`cfg(test)`), the lock file gets a second line naming
+/// the running test (`test NAME (pid PID)`), which a test that waits for the
+/// lock and times out prints; outside tests the content is zc.lockfile's.
+///
 /// Not supported: `const fn` (locking happens at run time) and items other than
 /// functions with a body; each is a compile error saying so.
 #[proc_macro_attribute]
@@ -168,6 +186,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// with_lock!(NAME, { BODY })
 /// with_lock!(NAME, shared, timeout = "DURATION", content_template = TEMPLATE, on = BACKEND, crate = "PATH", { BODY })
+/// with_lock!([NAME, NAME, ..], ..., { BODY })     // a set of locks, as #[locked] takes it
 /// with_lock!(async NAME, ..., { BODY })          // in async code: awaits the lock
 /// ```
 ///

@@ -227,9 +227,10 @@ impl fmt::Display for LockError {
     }
 }
 
-/// `: held by 4242;web-1`, `: held shared`, or nothing when the file is
-/// silent. Where the content names a pid the kernel says does not hold the
-/// lock, the kernel's holders first, and the content as an earlier holder's:
+/// `: held by 4242;web-1`, `: held by 4242 (test db::one)`, `: held shared`,
+/// or nothing when the file is silent. Where the content names a pid the
+/// kernel says does not hold the lock, the kernel's holders first, and the
+/// content as an earlier holder's:
 /// `: held by pid 20520 (flock); the file names 20464;vm, an earlier holder`.
 /// (A content without a pid is the holder's own words, kept as they are.)
 fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
@@ -246,7 +247,8 @@ fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
         }
         (Some(content), None) => {
             f.write_str(": held by ")?;
-            crate::holder::write_escaped(f, content)
+            crate::holder::write_escaped(f, content)?;
+            holder.write_test(f)
         }
         (None, _) => match crate::kernel::describe_holders(&holder.kernel) {
             Some(kernel) => write!(f, ": held by {kernel}"),

@@ -27,11 +27,13 @@ mod acquire;
 mod backend;
 mod context;
 mod error;
+mod harness;
 mod held;
 mod holder;
 mod kernel;
 mod lock_file;
 mod lock_future;
+mod lock_set;
 mod locked_file;
 mod mode;
 mod open;
@@ -45,9 +47,11 @@ mod wait;
 pub use backend::{Backend, Files};
 pub use context::LockedContext;
 pub use error::LockError;
+pub use harness::{LOCK_DIR_ENV, in_lock_dir};
 pub use holder::Holder;
 pub use kernel::{KernelLock, KernelView, LockKind, Process};
 pub use lock_file::LockFile;
+pub use lock_set::LockedSet;
 pub use locked_file::LockedFile;
 pub use options::LockOptions;
 pub use probe::{Probe, probe};
@@ -55,12 +59,19 @@ pub use probe::{Probe, probe};
 #[cfg(feature = "macros")]
 pub use scoped_lockfile_macros::{locked, with_lock};
 
+/// A page, not a module of items: `#[locked]` as the cross-process
+/// `serial_test`, under `cargo test` and `cargo nextest run`.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/serializing-tests.md")]
+pub mod serializing_tests {}
+
 /// Not public API: what the `scoped-lockfile-macros` expansions call. May change in any
 /// release without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::held::LockedScope;
-    pub use crate::{LockError, LockOptions, LockedContext};
+    pub use crate::{LockError, LockOptions, LockedContext, LockedSet};
+    pub use std::path::Path;
     pub use std::time::Duration;
 
     pub use crate::template::TemplateError;
@@ -78,12 +89,33 @@ pub mod __private {
         result.map(LockedScope::enter)
     }
 
-    /// The guard, or a panic with the error's message, for `#[locked]` fns that
-    /// do not return `Result`. `track_caller` puts the panic at the attribute.
+    /// As [`enter_scope`], for `#[locked([NAME, ..])]`: every lock of the set.
+    pub fn enter_set_scope(result: Result<LockedSet, LockError>) -> Result<LockedScope, LockError> {
+        result.map(LockedScope::enter_set)
+    }
+
+    /// A lock name as `#[locked]` and `with_lock!` take it: a relative one
+    /// under `SCOPED_LOCKFILE_DIR` when that is set.
+    pub fn in_lock_dir<P: AsRef<Path> + ?Sized>(name: &P) -> std::borrow::Cow<'_, Path> {
+        crate::harness::resolve(name.as_ref())
+    }
+
+    /// The options, naming the running test in the lock file when
+    /// `in_test` (`cfg!(test)` where the macro expands) and the harness
+    /// tells the test's name.
+    pub fn naming_the_test(options: LockOptions, in_test: bool) -> LockOptions {
+        crate::harness::naming_the_test(options, in_test)
+    }
+
+    /// The guard, or a panic with the error's message (and, after a timeout,
+    /// how long it waited), for `#[locked]` fns that do not return `Result`. `track_caller` puts the panic at the attribute.
     #[track_caller]
     pub fn expect_lock<G>(result: Result<G, LockError>) -> G {
         match result {
             Ok(guard) => guard,
+            // A test that times out says how long it waited, with the lock
+            // and its holder (the test, when one holds it).
+            Err(err @ LockError::Timeout { waited, .. }) => panic!("{err}; waited {waited:.1?}"),
             Err(err) => panic!("{err}"),
         }
     }

@@ -7,6 +7,7 @@
 //! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
 //! holder marks DIR ROUNDS
+//! holder sets DIR ROUNDS NAME,NAME.. [--async]
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
 //! holder probe PATH
@@ -39,6 +40,9 @@
 //!   once it has it); the parent prints `child <exit code>`.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
+//! - `sets`: ROUNDS times, takes the lock set of the comma-separated NAMEs
+//!   under DIR (`locked_set`, waiting forever; `locked_set_async` with
+//!   `--async`) and appends `enter` and `leave` lines to `DIR/marks` under it.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
 //!   to the number in it.
 //! - `many`: takes locks on `DIR/0.lock`, `DIR/1.lock`, ... until MAX or an error,
@@ -69,7 +73,7 @@ mod zc;
 const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
                      [--mode M] [--report-fds] [--async] [--signal-storm] [--shared]\n       \
                      holder fork PATH drop|close\n       holder marks DIR ROUNDS\n       \
-                     holder count COUNTER ROUNDS\n       holder many DIR MAX";
+                     holder sets DIR ROUNDS NAME,NAME.. [--async]\n       holder count COUNTER ROUNDS\n       holder many DIR MAX";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
     let number = || rest[0].parse::<usize>().expect("a number");
     match kind.as_str() {
         "marks" => (0..number()).for_each(|_| append_marks(Path::new(path))),
+        "sets" => sets(Path::new(path), number(), &rest[1], rest.get(2)),
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
         "probe" => say(&probe_line(Path::new(path))),
@@ -271,6 +276,26 @@ fn append_marks(dir: &Path) {
     writeln!(marks, "enter {pid}").expect("write");
     std::thread::sleep(Duration::from_millis(2));
     writeln!(marks, "leave {pid}").expect("write");
+}
+
+fn sets(dir: &Path, rounds: usize, names: &str, flag: Option<&String>) {
+    let names: Vec<_> = names.split(',').map(|name| dir.join(name)).collect();
+    let options = LockOptions::new();
+    let is_async = flag.is_some_and(|flag| flag == "--async");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for _ in 0..rounds {
+        let set = if is_async {
+            runtime.block_on(options.locked_set_async(&names))
+        } else {
+            options.locked_set(&names)
+        }
+        .expect("take the set");
+        append_marks(dir);
+        drop(set);
+    }
 }
 
 fn increment(counter: &Path) {
