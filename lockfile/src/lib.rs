@@ -8,6 +8,7 @@ mod acquire;
 mod backend;
 mod context;
 mod error;
+mod fair;
 mod held;
 mod holder;
 mod lock_file;

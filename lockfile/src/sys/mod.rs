@@ -33,6 +33,10 @@
 //!   (nothing to do on Windows, which has no fork).
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.
+//! - `range_lock`, `range_unlock`, `range_conflicts`: byte-range locks owned
+//!   by an open file description, for the fair queue (`fair.rs`); where the
+//!   platform has none, they fail with `unsupported()` and `FAIR_SUPPORTED`
+//!   is false (today everywhere but Linux).
 //! - The lock's descriptor or handle for users: `AsFd` or `AsHandle` for
 //!   `LockFile`.
 

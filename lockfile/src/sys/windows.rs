@@ -363,3 +363,30 @@ impl AsHandle for crate::LockFile {
         self.file().as_handle()
     }
 }
+
+/// Fair locks need a queue of byte-range locks that a waiter can block on
+/// until every lock in a range is gone; `LockFileEx` has byte ranges, but the
+/// queue is not built on them yet, so a fair lock is refused here with
+/// [`unsupported`] before anything is opened.
+pub(crate) const FAIR_SUPPORTED: bool = false;
+
+pub(crate) fn range_lock(_: &File, _: Access, _: u64, _: u64, _: bool) -> io::Result<bool> {
+    Err(unsupported())
+}
+
+pub(crate) fn range_unlock(_: &File, _: u64, _: u64) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn range_conflicts(_: &File, _: Access, _: u64, _: u64) -> io::Result<bool> {
+    Err(unsupported())
+}
+
+/// Why a fair lock cannot be taken here.
+pub(crate) fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "fair locks (LockOptions::fair) are not supported on this platform: they need \
+         byte-range locks owned by an open file description (Linux's OFD locks)",
+    )
+}
