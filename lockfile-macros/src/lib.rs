@@ -24,7 +24,7 @@ use syn::parse_macro_input;
 /// - `shared`: a reader's lock, held by any number of readers together
 ///   (`LockOptions::shared`); a flag, written alone.
 /// - `fair`: first come, first served among fair waiters (`LockOptions::fair`,
-///   Linux only; elsewhere taking the lock fails with an "unsupported" error);
+///   Linux only; elsewhere taking the lock fails with `LockError::Unsupported`);
 ///   a flag, written alone.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
 ///   `"5s"`, `"1m 30s"`), parsed at compile time; `"0s"` is a single try. Without

@@ -50,7 +50,11 @@ pub(crate) fn check_supported(path: &Path) -> Result<(), LockError> {
     if sys::FAIR_SUPPORTED {
         Ok(())
     } else {
-        Err(LockError::io(path, sys::unsupported()))
+        Err(LockError::Unsupported {
+            path: path.to_path_buf(),
+            what: "fair locks on this platform (they need byte-range locks owned by an \
+                   open file description: Linux's OFD locks)",
+        })
     }
 }
 

@@ -183,8 +183,7 @@ impl LockOptions {
     /// it. See [Fair mode](Self#fair-mode) for what is promised and what not.
     ///
     /// Linux only for now: elsewhere taking a fair lock fails with
-    /// [`LockError::Io`] of kind [`std::io::ErrorKind::Unsupported`], before
-    /// anything is opened.
+    /// [`LockError::Unsupported`], before anything is opened.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;

@@ -35,8 +35,8 @@
 //!   known to be regular, so the caller gets an ordinary descriptor.
 //! - `range_lock`, `range_unlock`, `range_conflicts`: byte-range locks owned
 //!   by an open file description, for the fair queue (`fair.rs`); where the
-//!   platform has none, they fail with `unsupported()` and `FAIR_SUPPORTED`
-//!   is false (today everywhere but Linux).
+//!   platform has none, `FAIR_SUPPORTED` is false (today everywhere but
+//!   Linux), `fair.rs` refuses fair locks up front, and these fail.
 //! - The lock's descriptor or handle for users: `AsFd` or `AsHandle` for
 //!   `LockFile`.
 

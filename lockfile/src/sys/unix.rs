@@ -143,7 +143,7 @@ pub(crate) fn clear_nonblocking(file: &File) -> io::Result<()> {
 /// process are two owners, and released when its last descriptor closes or
 /// its process dies. Classic POSIX record locks would not do: they belong to
 /// the process, and any `close` of the file by it drops all of them.
-/// Elsewhere (macOS, the BSDs) these report [`unsupported`].
+/// Elsewhere (macOS, the BSDs) `FAIR_SUPPORTED` is false and they fail.
 pub(crate) use ranges::{FAIR_SUPPORTED, range_conflicts, range_lock, range_unlock};
 
 #[cfg(target_os = "linux")]
@@ -256,26 +256,25 @@ mod ranges {
     pub(crate) const FAIR_SUPPORTED: bool = false;
 
     pub(crate) fn range_lock(_: &File, _: Access, _: u64, _: u64, _: bool) -> io::Result<bool> {
-        Err(super::unsupported())
+        Err(unsupported())
     }
 
     pub(crate) fn range_unlock(_: &File, _: u64, _: u64) -> io::Result<()> {
-        Err(super::unsupported())
+        Err(unsupported())
     }
 
     pub(crate) fn range_conflicts(_: &File, _: Access, _: u64, _: u64) -> io::Result<bool> {
-        Err(super::unsupported())
+        Err(unsupported())
     }
-}
 
-/// Why a fair lock cannot be taken here: the kernel has no byte-range locks
-/// owned by an open file description.
-pub(crate) fn unsupported() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "fair locks (LockOptions::fair) are not supported on this platform: they need \
-         byte-range locks owned by an open file description (Linux's OFD locks)",
-    )
+    /// Never reached: `fair.rs` refuses a fair lock first where
+    /// `FAIR_SUPPORTED` is false.
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no byte-range locks owned by an open file description here",
+        )
+    }
 }
 
 /// A descriptor a wait blocks on, closed in any child forked meanwhile (see

@@ -367,7 +367,7 @@ impl AsHandle for crate::LockFile {
 /// Fair locks need a queue of byte-range locks that a waiter can block on
 /// until every lock in a range is gone; `LockFileEx` has byte ranges, but the
 /// queue is not built on them yet, so a fair lock is refused here with
-/// [`unsupported`] before anything is opened.
+/// `LockError::Unsupported` before anything is opened.
 pub(crate) const FAIR_SUPPORTED: bool = false;
 
 pub(crate) fn range_lock(_: &File, _: Access, _: u64, _: u64, _: bool) -> io::Result<bool> {
@@ -382,11 +382,10 @@ pub(crate) fn range_conflicts(_: &File, _: Access, _: u64, _: u64) -> io::Result
     Err(unsupported())
 }
 
-/// Why a fair lock cannot be taken here.
-pub(crate) fn unsupported() -> io::Error {
+/// Never reached: `fair.rs` refuses a fair lock first.
+fn unsupported() -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        "fair locks (LockOptions::fair) are not supported on this platform: they need \
-         byte-range locks owned by an open file description (Linux's OFD locks)",
+        "no byte-range locks owned by an open file description here",
     )
 }

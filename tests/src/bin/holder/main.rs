@@ -378,10 +378,15 @@ fn append_marks(dir: &Path) {
         .create(true)
         .open(dir.join("marks"))
         .expect("open marks");
+    // One write a line: a process killed mid-line leaves no torn line.
     let pid = std::process::id();
-    writeln!(marks, "enter {pid}").expect("write");
+    marks
+        .write_all(format!("enter {pid}\n").as_bytes())
+        .expect("write");
     std::thread::sleep(Duration::from_millis(2));
-    writeln!(marks, "leave {pid}").expect("write");
+    marks
+        .write_all(format!("leave {pid}\n").as_bytes())
+        .expect("write");
 }
 
 #[scoped_lockfile::locked(dir.join("marks"), fair)]
@@ -391,10 +396,15 @@ fn append_fair_marks(dir: &Path) {
         .create(true)
         .open(dir.join("marks"))
         .expect("open marks");
+    // One write a line: a process killed mid-line leaves no torn line.
     let pid = std::process::id();
-    writeln!(marks, "enter {pid}").expect("write");
+    marks
+        .write_all(format!("enter {pid}\n").as_bytes())
+        .expect("write");
     std::thread::sleep(Duration::from_millis(2));
-    writeln!(marks, "leave {pid}").expect("write");
+    marks
+        .write_all(format!("leave {pid}\n").as_bytes())
+        .expect("write");
 }
 
 fn increment(counter: &Path) {
