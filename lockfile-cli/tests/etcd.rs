@@ -168,7 +168,7 @@ fn no_wait_and_timeout_fail_naming_the_holder_with_the_conflict_code() {
     let busy = output(lockfile_etcd(cluster, "run", &["-n", &name, "true"]));
     assert_eq!(busy.status.code(), Some(1));
     let said = text(&busy.stderr);
-    let whom = format!("held by {};{}", holder.pid(), hostname());
+    let whom = format!("held by pid {} on {}", holder.pid(), hostname());
     assert!(said.contains(&whom), "{said}");
 
     let quiet = output(lockfile_etcd(
@@ -220,9 +220,9 @@ fn status_says_free_or_who_holds_with_the_token_and_waiters() {
     );
     assert_eq!(said.trim(), expected);
 
-    // The endpoints may come from the environment.
+    // The endpoints may come from the environment, with --etcd alone.
     let json = Command::new(LOCKFILE)
-        .args(["status", "--json", &name])
+        .args(["status", "--etcd", "--json", &name])
         .env("LOCKFILE_ETCD_ENDPOINTS", cluster.endpoints_arg())
         .output()
         .unwrap();
@@ -350,7 +350,7 @@ fn a_command_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let stopped = Holder::start_running(
         cluster,
         &name,
-        &["--ttl", "1", "--kill-after", "0.5"],
+        &["--ttl", "1", "--kill-after", "0.3"],
         script,
     );
     stopped.held();

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::LockError;
 use crate::acquire::{FirstTry, Request, finish, try_take};
-use crate::open::{identify, open_if_exists, open_lock_file};
+use crate::open::{READ_ONLY, identify, open_if_exists, open_lock_file};
 use crate::sys::{self, Access};
 
 /// The counter's bytes, locked while a ticket is taken.
@@ -113,7 +113,8 @@ impl Ticket {
     /// file (with `mode`) if there is none.
     pub(crate) fn take(lock_path: &Path, access: Access, mode: u32) -> Result<Self, LockError> {
         let path = queue_path(lock_path);
-        let file = identify(&path, open_lock_file(&path, mode)?)?.file;
+        // The counter is written even by a holder of a read-only lock file.
+        let file = identify(&path, open_lock_file(&path, mode & !READ_ONLY)?)?.file;
         let number = take_number(&file, access).map_err(|err| LockError::io(&path, err))?;
         Ok(Self {
             queue: Arc::new(Queue { file, path }),
