@@ -413,3 +413,86 @@ fn fair_and_default_participants_exclude_each_other() {
     assert_eq!(next_locked(&mut waiter), 0);
     waiter[0].take().unwrap().release();
 }
+
+/// Python holding a POSIX record lock on `len` bytes at `start` of `queue`
+/// (they conflict with the queue's OFD locks), exclusive or shared, until its
+/// stdin closes: a stand-in for a fair participant frozen at that point.
+fn python_range_lock(queue: &Path, start: u64, len: u64, how: &str) -> Option<std::process::Child> {
+    let found = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        support::skip("python3 is not installed");
+        return None;
+    }
+    let script = format!(
+        "import fcntl, sys\nf = open(sys.argv[1], 'r+b')\n\
+         fcntl.lockf(f, fcntl.LOCK_{how}, {len}, {start})\n\
+         print('locked', flush=True)\nsys.stdin.read()\n"
+    );
+    Some(support::spawn_locked(
+        std::process::Command::new("python3").args(["-c", &script, queue.to_str().unwrap()]),
+    ))
+}
+
+/// A fair one try finds the lock free but a fair waiter queued: it does not
+/// overtake it (a writer queued stops readers too, a reader only writers).
+#[test]
+fn a_fair_one_try_does_not_overtake_a_queued_waiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.lock");
+    let queue = dir.path().join("deploy.lock.queue");
+    let p = path.to_str().unwrap();
+    std::fs::write(&queue, 0_u64.to_le_bytes()).unwrap();
+    let one_try = |flags: &[&str]| {
+        let mut args = vec!["lock", p];
+        args.extend_from_slice(flags);
+        let out = support::holder_command(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        out.status.code()
+    };
+    // The slot of ticket 92 (byte 100), held by a writer.
+    let Some(mut writer) = python_range_lock(&queue, 100, 1, "EX") else {
+        return;
+    };
+    assert_eq!(one_try(&["--fair"]), Some(3));
+    assert_eq!(one_try(&["--fair", "--shared"]), Some(3));
+    assert_eq!(one_try(&[]), Some(0), "the default mode is not queued");
+    drop(writer.stdin.take());
+    writer.wait().unwrap();
+    assert_eq!(one_try(&["--fair"]), Some(0));
+
+    // Held by a reader: fair readers may join, a fair writer may not.
+    let mut reader = python_range_lock(&queue, 100, 1, "SH").unwrap();
+    assert_eq!(one_try(&["--fair", "--shared"]), Some(0));
+    assert_eq!(one_try(&["--fair"]), Some(3));
+    drop(reader.stdin.take());
+    reader.wait().unwrap();
+}
+
+/// A participant killed while it takes a ticket (holding the counter's
+/// lock) holds up the others only until the kernel releases its locks.
+#[test]
+fn a_participant_killed_while_taking_a_ticket_holds_up_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.lock");
+    let queue = dir.path().join("deploy.lock.queue");
+    std::fs::write(&queue, 0_u64.to_le_bytes()).unwrap();
+    let Some(mut taking) = python_range_lock(&queue, 0, 8, "EX") else {
+        return;
+    };
+    let first = Holder::locked(&["lock", path.to_str().unwrap()]);
+    let mut waiters = vec![Some(fair_waiter(&path, &["--wait", "forever"]))];
+    std::thread::sleep(APART);
+    first.release();
+    // Stuck behind the frozen ticket-taker...
+    none_locks_for(&mut waiters, Duration::from_millis(300));
+    taking.kill().unwrap();
+    taking.wait().unwrap();
+    // ...until it dies.
+    assert_eq!(next_locked(&mut waiters), 0);
+    waiters[0].take().unwrap().release();
+}
