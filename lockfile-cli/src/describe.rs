@@ -133,7 +133,10 @@ mod tests {
             Some("pid 42 (test db::one)")
         );
         // Another process's test line (an old tail) is not this holder's.
-        assert_eq!(named(&holder("42\ntest db::one (pid 7)")).as_deref(), Some("pid 42"));
+        assert_eq!(
+            named(&holder("42\ntest db::one (pid 7)")).as_deref(),
+            Some("pid 42")
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use syn::parse_macro_input;
 /// ```text
 /// #[locked(NAME)]
 /// #[locked([NAME, NAME, ..])]
-/// #[locked(NAME, shared, timeout = "DURATION", content_template = TEMPLATE,
+/// #[locked(NAME, shared, fair, timeout = "DURATION", content_template = TEMPLATE,
 ///          on = BACKEND, on_error = "panic" | "return", crate = "PATH")]
 /// ```
 ///
@@ -31,6 +31,9 @@ use syn::parse_macro_input;
 ///   `shared` for every lock). At least one name, none written twice; not with `on`.
 /// - `shared`: a reader's lock, held by any number of readers together
 ///   (`LockOptions::shared`); a flag, written alone.
+/// - `fair`: first come, first served among fair waiters (`LockOptions::fair`,
+///   Linux only; elsewhere taking the lock fails with `LockError::Unsupported`);
+///   a flag, written alone.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
 ///   `"5s"`, `"1m 30s"`), parsed at compile time; `"0s"` is a single try. Without
 ///   it the call waits as long as it takes.
@@ -185,7 +188,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```text
 /// with_lock!(NAME, { BODY })
-/// with_lock!(NAME, shared, timeout = "DURATION", content_template = TEMPLATE, on = BACKEND, crate = "PATH", { BODY })
+/// with_lock!(NAME, shared, fair, timeout = "DURATION", content_template = TEMPLATE, on = BACKEND, crate = "PATH", { BODY })
 /// with_lock!([NAME, NAME, ..], ..., { BODY })     // a set of locks, as #[locked] takes it
 /// with_lock!(async NAME, ..., { BODY })          // in async code: awaits the lock
 /// ```

@@ -115,7 +115,9 @@ pub enum LockError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The backend cannot take this kind of lock (e.g. a shared lock on a
-    /// backend that has only exclusive ones). Never returned by lock files.
+    /// backend that has only exclusive ones). Returned by lock files only for
+    /// a fair lock ([`LockOptions::fair`](crate::LockOptions::fair)) where the
+    /// platform cannot queue (anywhere but Linux, for now).
     Unsupported {
         /// The lock's name.
         path: PathBuf,

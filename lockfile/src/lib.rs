@@ -27,6 +27,7 @@ mod acquire;
 mod backend;
 mod context;
 mod error;
+mod fair;
 mod harness;
 mod held;
 mod holder;
