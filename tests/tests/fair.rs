@@ -343,26 +343,29 @@ fn sigkill_at_any_point_never_lets_two_fair_or_default_holders_in() {
         };
         Holder::spawn(&[kind, d, "100000"])
     };
+    let kill_logged = |holder: Holder| {
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&marks)
+            .unwrap();
+        log.write_all(format!("kill {}\n", holder.pid()).as_bytes())
+            .unwrap();
+        holder.kill();
+    };
     let mut running: Vec<Holder> = (0..5).map(|_| spawn(&mut random)).collect();
     let until = Instant::now() + Duration::from_secs(support::trials(3, 20) as u64);
     let mut kills = 0;
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5 + random.below(40) as u64));
         let victim = running.swap_remove(random.below(running.len()));
-        let mut log = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&marks)
-            .unwrap();
-        log.write_all(format!("kill {}\n", victim.pid()).as_bytes())
-            .unwrap();
-        victim.kill();
+        kill_logged(victim);
         kills += 1;
         running.push(spawn(&mut random));
     }
-    for holder in running {
-        holder.kill();
-    }
+    // Logged as the others: one killed while holding lets the next one in
+    // before the next kill.
+    running.into_iter().for_each(kill_logged);
 
     let log = std::fs::read_to_string(&marks).unwrap();
     let mut holding: Option<&str> = None;

@@ -57,7 +57,7 @@
 //!   to the number in it.
 //! - `fair-marks`: as `marks`, with a fair `#[locked]` fn.
 //! - `relock`: for MS milliseconds, takes the lock (waiting forever), appends
-//!   `relock` to LOG, holds it 2 ms, releases it and takes it again at once.
+//!   `relock` to LOG, holds it 20 ms, releases it and takes it again at once.
 //! - `readers`: COUNT threads, one every 25 ms, each taking a shared lock
 //!   (waiting forever), appending `reader` to LOG and holding it 60 ms: a
 //!   stream of overlapping readers.
@@ -283,7 +283,10 @@ fn relock(path: &Path, log: &Path, millis: u64, fair: bool) {
     while std::time::Instant::now() < until {
         let lock = options.lock(path).expect("relock");
         append(log, "relock");
-        std::thread::sleep(Duration::from_millis(2));
+        // Held long enough that a newcomer descheduled between logging
+        // `waiting` and queueing (a loaded machine) rarely misses more than
+        // one turn; barging happens between the drop and the next take.
+        std::thread::sleep(Duration::from_millis(20));
         drop(lock);
     }
 }
