@@ -7,7 +7,8 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::open::{Identified, identify, inspect, open_lock_file, path_names};
+use crate::fair::{self, Ticket};
+use crate::open::{Identified, READ_ONLY, identify, inspect, open_lock_file, path_names};
 use crate::sys::{self, Access, FileId};
 use crate::template::Template;
 use crate::wait::Waiting;
@@ -99,6 +100,17 @@ impl Taken {
         self.file.as_ref().expect("taken until a guard owns it")
     }
 
+    /// Lets the lock go (explicitly, before anything else) and keeps the
+    /// descriptor to read who holds the lock: the fair mode's newcomer that
+    /// found the lock free but waiters queued for it.
+    pub(crate) fn into_held(mut self, path: &Path) -> Result<Identified, LockError> {
+        let file = self.file.take().expect("taken until a guard owns it");
+        let unlocked = sys::unlock(&file);
+        drop(self.registered.take());
+        unlocked.map_err(|err| LockError::io(path, err))?;
+        Ok(Identified { file, id: self.id })
+    }
+
     /// The descriptor, now a guard's, and its identity.
     pub(crate) fn into_guard(mut self) -> (File, FileId) {
         let file = self.file.take().expect("taken until a guard owns it");
@@ -130,6 +142,16 @@ pub(crate) enum FirstTry {
 
 /// Opens `path` and tries its lock once; on success, writes the content.
 pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
+    match try_take(path, request)? {
+        FirstTry::Locked(taken) => finish(path, taken, request).map(FirstTry::Locked),
+        held @ FirstTry::Held(_) => Ok(held),
+    }
+}
+
+/// [`try_once`] without writing the content: a `Locked` file is locked and
+/// identified, for the caller to [`finish`] (or let go: the fair mode's
+/// newcomer behind queued waiters).
+pub(crate) fn try_take(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
     loop {
         let file = open_lock_file(path, request.mode)?;
         let locked =
@@ -143,54 +165,107 @@ pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, Lo
         // rename in those microseconds goes unseen: checking the path would
         // cost a fifth of an uncontended take; the documentation says so.)
         if taken.named {
-            return finish(path, taken, request).map(FirstTry::Locked);
+            return Ok(FirstTry::Locked(taken));
         }
     }
 }
 
-/// Locks `path` and writes `request`'s content into it, waiting as `wait`
-/// says; the calling thread blocks while it waits.
-pub(crate) fn acquire(path: &Path, request: Request<'_>, wait: Wait) -> Result<Taken, LockError> {
+/// A lock acquired: taken, content written, and in fair mode the ticket to
+/// keep until it is released.
+pub(crate) struct Acquired {
+    pub(crate) taken: Taken,
+    pub(crate) ticket: Option<Ticket>,
+}
+
+/// The first try of `fair` mode or the default one.
+pub(crate) fn first_try(
+    path: &Path,
+    request: Request<'_>,
+    fair: bool,
+) -> Result<FirstTry, LockError> {
+    if fair {
+        fair::first_try(path, request)
+    } else {
+        try_once(path, request)
+    }
+}
+
+/// Locks `path` and writes the rendered `template` into it, waiting as `wait`
+/// says, in `fair` mode or not; the calling thread blocks while it waits.
+///
+/// The template is rendered before the file is opened, so nothing about it can
+/// fail once the lock is held.
+pub(crate) fn acquire(
+    path: &Path,
+    template: &Template,
+    access: Access,
+    wait: Wait,
+    mode: u32,
+    fair: bool,
+) -> Result<Acquired, LockError> {
+    if fair {
+        fair::check_supported(path)?;
+    }
+    let content = content_for(template, access);
+    let request = Request {
+        content: &content,
+        access,
+        mode,
+    };
     let mut started = None;
+    // Taken before the first wait and kept when the wait starts over: the
+    // place in the queue is the caller's, whatever file the path names.
+    let mut ticket = None;
     loop {
-        let held_elsewhere = match try_once(path, request)? {
-            FirstTry::Locked(taken) => return Ok(taken),
+        let held_elsewhere = match first_try(path, request, fair)? {
+            FirstTry::Locked(taken) => return Ok(Acquired { taken, ticket }),
             FirstTry::Held(held_elsewhere) => held_elsewhere,
         };
         // The clock starts at the first failed try: the open before it is
         // microseconds, and the uncontended path need not read the clock.
         let started = *started.get_or_insert_with(Instant::now);
         if wait == Wait::For(Duration::ZERO) {
-            return Err(contended(path, &held_elsewhere, request.access));
+            return Err(contended(path, &held_elsewhere, access));
         }
-        let taken = match wait.deadline(started) {
+        let deadline = wait.deadline(started);
+        // Only a wait that can never end is refused, and only where that is
+        // certain (semantic 11); a timed wait just times out.
+        if deadline.is_none() && held::in_locked_scope(held_elsewhere.id) {
+            return Err(LockError::WouldDeadlock {
+                path: path.to_path_buf(),
+            });
+        }
+        if fair && ticket.is_none() {
+            ticket = Some(Ticket::take(path, access, mode)?);
+        }
+        let taken = match deadline {
             None => {
-                // Only a wait that can never end is refused, and only where that
-                // is certain (semantic 11); a timed wait just times out.
-                if held::in_locked_scope(held_elsewhere.id) {
-                    return Err(LockError::WouldDeadlock {
-                        path: path.to_path_buf(),
-                    });
+                if let Some(ticket) = &ticket {
+                    ticket.wait_turn()?;
                 }
                 wait_forever(path, &held_elsewhere, request)?
             }
             Some(deadline) => {
                 let waited = if Instant::now() < deadline {
-                    Waiting::start(path, &held_elsewhere, request.access, request.mode)?
-                        .wait_until(deadline)
+                    let waiting = match &ticket {
+                        Some(ticket) => {
+                            Waiting::start_fair(path, &held_elsewhere, ticket.turn(), access, mode)?
+                        }
+                        None => Waiting::start(path, &held_elsewhere, access, mode)?,
+                    };
+                    waiting.wait_until(deadline)
                 } else {
                     None // started over, and the time is up
                 };
                 match waited {
                     Some(outcome) => outcome?,
-                    None => {
-                        return Err(timed_out(path, wait, started, &held_elsewhere, request));
-                    }
+                    // Dropping the ticket on return leaves the queue at once.
+                    None => return Err(timed_out(path, wait, started, &held_elsewhere, access)),
                 }
             }
         };
         if let Some(taken) = conclude(path, taken, request)? {
-            return Ok(taken);
+            return Ok(Acquired { taken, ticket });
         }
     }
 }
@@ -241,9 +316,10 @@ pub(crate) fn conclude(
 
 /// Completes a lock just taken and identified: an exclusive holder writes its
 /// content; a shared one leaves the file as it is (readers would overwrite
-/// each other). On error, the file is as it was and the lock let go.
-fn finish(path: &Path, taken: Taken, request: Request<'_>) -> Result<Taken, LockError> {
-    if request.access == Access::Exclusive {
+/// each other), and so does one that opened it read-only. On error, the file
+/// is as it was and the lock let go.
+pub(crate) fn finish(path: &Path, taken: Taken, request: Request<'_>) -> Result<Taken, LockError> {
+    if request.access == Access::Exclusive && request.mode & READ_ONLY == 0 {
         write_content(&taken, request.content.as_bytes())
             .map_err(|err| LockError::io(path, err))?;
     }
@@ -253,7 +329,7 @@ fn finish(path: &Path, taken: Taken, request: Request<'_>) -> Result<Taken, Lock
 pub(crate) fn contended(path: &Path, held_elsewhere: &Identified, access: Access) -> LockError {
     LockError::Contended {
         path: path.to_path_buf(),
-        holder: holder::look(&held_elsewhere.file, access),
+        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
     }
 }
 
@@ -262,7 +338,7 @@ pub(crate) fn timed_out(
     wait: Wait,
     started: Instant,
     held_elsewhere: &Identified,
-    request: Request<'_>,
+    access: Access,
 ) -> LockError {
     let Wait::For(timeout) = wait else {
         unreachable!("only a wait with a deadline times out")
@@ -271,7 +347,7 @@ pub(crate) fn timed_out(
         path: path.to_path_buf(),
         timeout,
         waited: started.elapsed(),
-        holder: holder::look(&held_elsewhere.file, request.access),
+        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
     }
 }
 

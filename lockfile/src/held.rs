@@ -12,8 +12,8 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::LockedContext;
 use crate::sys::FileId;
+use crate::{LockedContext, LockedSet};
 
 thread_local! {
     /// A handful of entries at a time in practice, so a scan beats hashing.
@@ -27,44 +27,70 @@ pub(crate) fn in_locked_scope(id: FileId) -> bool {
 
 /// The guard of a sync `#[locked]` fn: the lock, registered as held by this
 /// thread until dropped. Not `Send`, so it cannot leave the thread (nor, being
-/// hidden by the macro's hygiene, the fn's frame). With `on = BACKEND`, `G` is
-/// the backend's guard: a lock file's ([`Files`](crate::Files), the default)
-/// is registered as any other; a lock service's is not (it has no file).
+/// hidden by the macro's hygiene, the fn's frame). With `on = BACKEND`, a
+/// lock file's guard ([`Files`](crate::Files), the default) is registered as
+/// any other; a lock service's is not (it has no file).
 #[derive(Debug)]
-pub struct LockedScope<G: 'static = LockedContext> {
-    /// The file locked, if the guard is a lock file's.
-    id: Option<FileId>,
-    /// Held for its drop, after the entry is gone.
-    _guard: G,
+pub struct LockedScope {
+    held: Held,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<G: 'static> LockedScope<G> {
-    pub(crate) fn enter(guard: G) -> Self {
-        let id = (&guard as &dyn Any)
-            .downcast_ref::<LockedContext>()
-            .map(LockedContext::file_id);
-        if let Some(id) = id {
-            SCOPES.with_borrow_mut(|scopes| scopes.push(id));
-        }
-        Self {
-            id,
-            _guard: guard,
+/// One lock, or a set of them (`#[locked(["a", "b"])]`), or another
+/// backend's guard (`on = BACKEND`), which has no file to register.
+#[derive(Debug)]
+enum Held {
+    One(LockedContext),
+    Set(LockedSet),
+    Other(#[allow(dead_code)] Box<dyn Any>),
+}
+
+impl LockedScope {
+    pub(crate) fn enter(context: LockedContext) -> Self {
+        Self::register(Held::One(context))
+    }
+
+    pub(crate) fn enter_set(set: LockedSet) -> Self {
+        Self::register(Held::Set(set))
+    }
+
+    /// A backend's guard: a lock file's (`on = Files`) as [`enter`](Self::enter).
+    pub(crate) fn enter_on<G: 'static>(guard: G) -> Self {
+        let guard: Box<dyn Any> = Box::new(guard);
+        Self::register(match guard.downcast::<LockedContext>() {
+            Ok(context) => Held::One(*context),
+            Err(other) => Held::Other(other),
+        })
+    }
+
+    fn register(held: Held) -> Self {
+        let scope = Self {
+            held,
             _not_send: PhantomData,
+        };
+        SCOPES.with_borrow_mut(|scopes| scope.each_id(|id| scopes.push(id)));
+        scope
+    }
+
+    fn each_id(&self, mut f: impl FnMut(FileId)) {
+        match &self.held {
+            Held::One(context) => f(context.file_id()),
+            Held::Set(set) => set.file_ids().for_each(f),
+            Held::Other(_) => {}
         }
     }
 }
 
-impl<G: 'static> Drop for LockedScope<G> {
+impl Drop for LockedScope {
     fn drop(&mut self) {
-        // Forgotten before the lock is released (when `_guard` drops after
+        // Forgotten before the locks are released (when `held` drops after
         // this), so a new holder's entry on this thread is never the one removed.
-        if let Some(id) = self.id {
-            SCOPES.with_borrow_mut(|scopes| {
+        SCOPES.with_borrow_mut(|scopes| {
+            self.each_id(|id| {
                 if let Some(at) = scopes.iter().rposition(|held| *held == id) {
                     scopes.swap_remove(at);
                 }
             });
-        }
+        });
     }
 }

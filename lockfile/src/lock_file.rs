@@ -3,7 +3,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::acquire::{Request, Taken, Wait, acquire, content_for};
+use crate::acquire::{Taken, Wait, acquire};
+use crate::fair::Ticket;
 use crate::open::DEFAULT_MODE;
 use crate::sys::{self, Access, FileId};
 use crate::template::Template;
@@ -88,6 +89,8 @@ pub struct LockFile {
     file: Option<File>,
     path: PathBuf,
     id: FileId,
+    /// A fair lock's place in its queue, let go just before the lock.
+    ticket: Option<Ticket>,
 }
 
 impl LockFile {
@@ -117,6 +120,7 @@ impl LockFile {
             Access::Exclusive,
             Wait::For(std::time::Duration::ZERO),
             DEFAULT_MODE,
+            false,
         )
     }
 
@@ -158,25 +162,26 @@ impl LockFile {
         access: Access,
         wait: Wait,
         mode: u32,
+        fair: bool,
     ) -> Result<Self, LockError> {
-        let content = content_for(template, access);
-        let request = Request {
-            content: &content,
-            access,
-            mode,
-        };
-        let taken = acquire(path, request, wait)?;
-        Ok(Self::from_taken(path.to_path_buf(), taken))
+        let acquired = acquire(path, template, access, wait, mode, fair)?;
+        Ok(Self::from_taken(
+            path.to_path_buf(),
+            acquired.taken,
+            acquired.ticket,
+        ))
     }
 
-    /// Wraps a lock just taken: from here on, a forked child's copy of its
-    /// descriptor is a copy of a guard, released by closing.
-    pub(crate) fn from_taken(path: PathBuf, taken: Taken) -> Self {
+    /// Wraps a lock just taken, with its fair ticket if any: from here on, a
+    /// forked child's copy of its descriptor is a copy of a guard, released
+    /// by closing.
+    pub(crate) fn from_taken(path: PathBuf, taken: Taken, ticket: Option<Ticket>) -> Self {
         let (file, id) = taken.into_guard();
         Self {
             file: Some(file),
             path,
             id,
+            ticket,
         }
     }
 
@@ -218,6 +223,10 @@ impl LockFile {
     }
 
     fn release(&mut self) -> std::io::Result<()> {
+        // The ticket first: fair waiters behind it may start for the lock
+        // file, which is still ours for these microseconds, rather than find
+        // it free with a queue in front of them.
+        drop(self.ticket.take());
         self.file.take().map_or(Ok(()), sys::release)
     }
 

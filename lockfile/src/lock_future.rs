@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::acquire::{FirstTry, Request, Wait, conclude, contended, timed_out, try_once};
+use crate::acquire::{FirstTry, Request, Wait, conclude, contended, first_try, timed_out};
+use crate::fair::{self, Ticket};
 use crate::open::Identified;
 use crate::sys::Access;
 use crate::wait::Waiting;
@@ -29,9 +30,14 @@ pub(crate) struct LockFuture {
     access: Access,
     wait: Wait,
     mode: u32,
+    fair: bool,
     /// When the first try found the lock held: a wait that starts over keeps
     /// its deadline.
     started: Option<Instant>,
+    /// A fair waiter's place in the queue, taken before its first wait and
+    /// kept when the wait starts over; dropped with the future (or when it
+    /// completes), which leaves the queue at once.
+    ticket: Option<Ticket>,
     state: State,
 }
 
@@ -67,9 +73,21 @@ impl LockFuture {
             access,
             wait,
             mode,
+            fair: false,
             started: None,
+            ticket: None,
             state: State::Start,
         }
+    }
+
+    /// In fair mode: queued behind the fair waiters that came first.
+    pub(crate) fn fair(mut self, fair: bool) -> Self {
+        self.fair = fair;
+        self
+    }
+
+    fn lock_file(&mut self, taken: crate::acquire::Taken) -> LockFile {
+        LockFile::from_taken(self.path.clone(), taken, self.ticket.take())
     }
 
     fn request(&self) -> Request<'_> {
@@ -85,10 +103,11 @@ impl LockFuture {
         if let Some(err) = self.invalid.take() {
             return Poll::Ready(Err(err));
         }
-        let held_elsewhere = match try_once(&self.path, self.request())? {
-            FirstTry::Locked(taken) => {
-                return Poll::Ready(Ok(LockFile::from_taken(self.path.clone(), taken)));
-            }
+        if self.fair {
+            fair::check_supported(&self.path)?;
+        }
+        let held_elsewhere = match first_try(&self.path, self.request(), self.fair)? {
+            FirstTry::Locked(taken) => return Poll::Ready(Ok(self.lock_file(taken))),
             FirstTry::Held(held_elsewhere) => held_elsewhere,
         };
         if self.wait == Wait::For(Duration::ZERO) {
@@ -100,16 +119,22 @@ impl LockFuture {
         let deadline = self.wait.deadline(started);
         if deadline.is_some_and(|at| Instant::now() >= at) {
             // Started over, and the time is up.
-            let err = timed_out(
-                &self.path,
-                self.wait,
-                started,
-                &held_elsewhere,
-                self.request(),
-            );
+            let err = timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
             return Poll::Ready(Err(err));
         }
-        let waiting = Waiting::start(&self.path, &held_elsewhere, self.access, self.mode)?;
+        if self.fair && self.ticket.is_none() {
+            self.ticket = Some(Ticket::take(&self.path, self.access, self.mode)?);
+        }
+        let waiting = match &self.ticket {
+            Some(ticket) => Waiting::start_fair(
+                &self.path,
+                &held_elsewhere,
+                ticket.turn(),
+                self.access,
+                self.mode,
+            )?,
+            None => Waiting::start(&self.path, &held_elsewhere, self.access, self.mode)?,
+        };
         let deadline = match deadline {
             Some(at) => {
                 let registered = timer::wake_at(at, Arc::downgrade(waiting.slot()))
@@ -150,13 +175,8 @@ impl LockFuture {
                 // Handed over right at the deadline: still taken.
                 let Some(outcome) = waiting.leave() else {
                     let started = self.started.expect("set before waiting");
-                    let err = timed_out(
-                        &self.path,
-                        self.wait,
-                        started,
-                        &held_elsewhere,
-                        self.request(),
-                    );
+                    let err =
+                        timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
                     return Poll::Ready(Err(err));
                 };
                 outcome
@@ -165,7 +185,7 @@ impl LockFuture {
         };
         self.state = State::Start;
         match conclude(&self.path, outcome?, self.request())? {
-            Some(taken) => Poll::Ready(Ok(LockFile::from_taken(self.path.clone(), taken))),
+            Some(taken) => Poll::Ready(Ok(self.lock_file(taken))),
             // The path names another file now: a first try there, at once.
             None => Poll::Pending,
         }
@@ -196,6 +216,9 @@ impl Future for LockFuture {
         };
         if result.is_ready() {
             this.state = State::Done;
+            // Leaves the queue at once after an error (moved into the guard
+            // after a success).
+            this.ticket = None;
         }
         result
     }
