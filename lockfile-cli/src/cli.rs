@@ -163,10 +163,10 @@ that inherited it (the command of a `lockfile run` that was killed). Anything
 else in the file is quoted, not taken for a holder. Control characters are
 shown escaped (\\x1b).
 
---json prints one object, the same fields for every backend: name, backend
-(\"file\" or \"etcd\"), state (\"missing\", \"free\", \"held\", \"held shared\"),
-content, pid, hostname, this_host, pid_alive, fencing_token, waiting (null
-where they do not apply)."
+--json prints one object, the same fields for every backend: name, backend,
+state (\"missing\", \"free\", \"held\", \"held shared\"), content, pid,
+hostname, this_host, pid_alive, fencing_token, waiting (null where they do
+not apply)."
     };
 }
 
@@ -306,8 +306,7 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) kill_after: Option<Duration>,
 
-    /// The lock file, created if missing and never deleted (with --etcd, the
-    /// lock's name on the cluster).
+    #[arg(help = RUN_PATH)]
     pub(crate) path: PathBuf,
 
     /// The command to run and its arguments (`--` before it is optional).
@@ -320,6 +319,18 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) command: Vec<OsString>,
 }
+
+const RUN_PATH: &str = if ETCD {
+    "The lock file, created if missing and never deleted (with --etcd, the lock's name on the cluster)"
+} else {
+    "The lock file, created if missing and never deleted"
+};
+
+const STATUS_PATH: &str = if ETCD {
+    "The lock file (with --etcd, the lock's name on the cluster)"
+} else {
+    "The lock file"
+};
 
 fn parse_exit_code(text: &str) -> Result<u8, String> {
     text.trim()
@@ -336,7 +347,7 @@ pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) backend: EtcdArgs,
 
-    /// The lock file (with --etcd, the lock's name on the cluster).
+    #[arg(help = STATUS_PATH)]
     pub(crate) path: PathBuf,
 }
 

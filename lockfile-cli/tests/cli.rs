@@ -525,3 +525,68 @@ fn run_shared_lets_readers_run_together_and_keeps_writers_out() {
     }
     assert_eq!(output(&["run", "-n", p, "true"]).status.code(), Some(0));
 }
+
+#[test]
+fn only_the_command_line_chooses_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env.lock");
+    let p = path.to_str().unwrap();
+    let mut flock = std::process::Command::new("flock")
+        .args([p, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    while support::flock_n(&path) == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Endpoints in the environment (nobody listens there) change nothing:
+    // this is the lock file flock(1) holds.
+    let endpoints = "http://127.0.0.1:9";
+    let out = lockfile(&["run", "-n", p, "--", "echo", "RAN"])
+        .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("LOCKFILE_ETCD_ENDPOINTS is set, but only --etcd chooses etcd")
+            && said.contains(&format!("Couldn't lock '{p}'")),
+        "{said}"
+    );
+    let out = lockfile(&["status", p])
+        .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with(&format!("{p}: held")));
+    let _ = flock.kill();
+    let _ = flock.wait();
+
+    let help = text(&output(&["run", "--help"]).stdout);
+    let refused = lockfile(&["run", "--etcd", "nightly", "--", "true"])
+        .env_remove("LOCKFILE_ETCD_ENDPOINTS")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = text(&refused.stderr);
+    if cfg!(feature = "etcd") {
+        assert!(help.contains("--etcd"), "{help}");
+        assert!(
+            said.contains("LOCKFILE_ETCD_ENDPOINTS, which is not set"),
+            "{said}"
+        );
+    } else {
+        // A build without etcd does not advertise it, and says how to get it.
+        assert!(!help.contains("etcd"), "{help}");
+        assert_eq!(
+            said,
+            "lockfile: built without etcd: cargo install scoped-lockfile-cli --features etcd\n"
+        );
+        let from_env = lockfile(&["run", "--etcd", "nightly", "--", "true"])
+            .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+            .output()
+            .unwrap();
+        assert!(text(&from_env.stderr).contains("built without etcd"));
+    }
+    assert!(!dir.path().join("nightly").exists());
+}

@@ -175,3 +175,34 @@ fn with_close_the_lock_ends_with_lockfile() {
     drop(stdin);
     wait_until_free(&path);
 }
+
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped...).
+fn state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit(')').next().unwrap();
+    after_name.trim_start().chars().next().unwrap()
+}
+
+#[test]
+fn outside_a_terminal_a_stopped_command_does_not_stop_lockfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stopped.lock");
+    // A session of its own: no terminal, no shell to continue anyone.
+    let mut setsid = std::process::Command::new("setsid");
+    setsid
+        .arg(support::LOCKFILE)
+        .args(["run", path.to_str().unwrap(), "--", "sh", "-c"])
+        .arg("echo $$; sleep 1; echo done")
+        .stdin(Stdio::null());
+    let mut run = Lines::spawn(&mut setsid);
+    let command = run.next(PATIENCE).unwrap();
+    kill("STOP", &command);
+    std::thread::sleep(Duration::from_millis(300));
+    // lockfile waits, holding the lock: it does not stop itself as a job would.
+    assert_ne!(state(run.pid()), 'T', "lockfile stopped with its command");
+    assert!(matches!(probe(&path).unwrap(), Probe::Held { .. }));
+    kill("CONT", &command);
+    run.expect("done");
+    assert_eq!(run.child.wait().unwrap().code(), Some(0));
+    assert!(matches!(probe(&path).unwrap(), Probe::Free { .. }));
+}
