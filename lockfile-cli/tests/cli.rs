@@ -364,6 +364,18 @@ fn flock_spellings_mean_what_they_mean_to_flock() {
         Some(75)
     );
     assert_eq!(output(&["run", "-nE75", p, "true"]).status.code(), Some(75));
+    // -n with -w, as flock(1) takes them: -n wins, at once.
+    for args in [["-n", "-w", "5"], ["-w", "5", "-n"]] {
+        let started = Instant::now();
+        let mut command_line = vec!["run"];
+        command_line.extend(args);
+        command_line.extend([p, "true"]);
+        assert_eq!(output(&command_line).status.code(), Some(1), "{args:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{args:?} waited"
+        );
+    }
     // Bare seconds with a fraction, as flock(1) and timeout(1) take them.
     for timeout in [["-w", "0.3"], ["--timeout", "0.3"], ["--wait", "300ms"]] {
         let started = Instant::now();
