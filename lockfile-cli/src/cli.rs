@@ -257,6 +257,15 @@ pub(crate) struct RunArgs {
     #[arg(short = 'x', long, visible_alias = "write", conflicts_with = "shared")]
     pub(crate) exclusive: bool,
 
+    /// First come, first served: queue with the other fair waiters of PATH
+    /// (lockfile run --fair, the library's fair locks) in PATH.queue,
+    /// and get the lock in the order they started waiting; a reader does not
+    /// overtake a writer queued before it. Others (flock(1), lockfile without
+    /// --fair) still exclude and are excluded, but are not queued. Linux only;
+    /// etcd grants in request order anyway.
+    #[arg(long)]
+    pub(crate) fair: bool,
+
     /// Nothing on stderr when the lock is held (-n) or the timeout passes.
     #[arg(short, long, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
