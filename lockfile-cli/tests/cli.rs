@@ -620,3 +620,19 @@ fn only_the_command_line_chooses_etcd() {
     }
     assert!(!dir.path().join("nightly").exists());
 }
+
+#[test]
+fn status_takes_only_holder_shapes_for_a_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("passwd");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:\n").unwrap();
+    let out = output(&["status", p]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{p}: free; the file says \"root:x:0:0:root:/root:/bin/bash\"\n")
+    );
+    let json = text(&output(&["status", "--json", p]).stdout);
+    assert!(json.contains("\"pid\":null,\"hostname\":null"), "{json}");
+}
