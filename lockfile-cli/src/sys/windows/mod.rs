@@ -306,6 +306,8 @@ pub(crate) fn supervise(
     if ffi::interrupted() {
         return Err(NotStarted::Signal(STATUS_CONTROL_C_EXIT.cast_signed()));
     }
+    // Neither applies here (see above).
+    let _ = (supervision.inherit, supervision.tied);
     let mut child = command.spawn().map_err(NotStarted::Spawn)?;
     let ender = match supervision.stop {
         Some(stop) => match end_when_due(stop, &child) {
