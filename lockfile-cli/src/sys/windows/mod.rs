@@ -338,16 +338,21 @@ fn end_when_due(
     let process = child.as_handle().try_clone_to_owned()?;
     let exited = stop.exited.clone();
     let ender = std::thread::spawn(move || {
+        // No SIGTERM to send first, and wait `grace` after.
+        let _ = stop.grace;
         loop {
-            let kill_by = stop.deadline.kill_by();
-            let now = std::time::Instant::now();
-            let kill_by = kill_by.unwrap_or(now);
-            if now >= kill_by {
+            if stop.deadline.passed() {
                 stop.deadline.mark_killed(false);
                 let _ = ffi::terminate(process.as_handle(), 1);
                 return;
             }
-            match stop.events.recv_timeout(kill_by - now) {
+            let left = stop
+                .deadline
+                .kill_by()
+                .map_or(std::time::Duration::ZERO, |kill_by| {
+                    kill_by.saturating_duration_since(std::time::Instant::now())
+                });
+            match stop.events.recv_timeout(left) {
                 Ok(Ending::Lost) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Ending::Exited) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
