@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::open::{Identified, identify, identify_locked, open_lock_file};
+use crate::open::{Identified, READ_ONLY, identify, identify_locked, open_lock_file};
 use crate::sys::{self, Access};
 use crate::template::Template;
 use crate::wait::Waiting;
@@ -142,13 +142,13 @@ pub(crate) fn wait_on(
 
 /// Completes a lock just taken and identified: an exclusive holder writes its
 /// content; a shared one leaves the file as it is (readers would overwrite
-/// each other). On error, dropping the file releases the lock.
+/// each other), and so does one that opened it read-only. On error, dropping the file releases the lock.
 pub(crate) fn finish(
     path: &Path,
     locked: Identified,
     request: Request<'_>,
 ) -> Result<Identified, LockError> {
-    if request.access == Access::Exclusive {
+    if request.access == Access::Exclusive && request.mode & READ_ONLY == 0 {
         write_content(&locked, request.content.as_bytes())
             .map_err(|err| LockError::io(path, err))?;
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::acquire::Wait;
 use crate::lock_future::LockFuture;
 use crate::locked_file::DataOpen;
-use crate::open::DEFAULT_MODE;
+use crate::open::{DEFAULT_MODE, READ_ONLY};
 use crate::sys::Access;
 use crate::template::Template;
 use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
@@ -166,7 +166,33 @@ impl LockOptions {
     #[cfg(unix)]
     #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
+        self.mode = mode | (self.mode & READ_ONLY);
+        self
+    }
+
+    /// Opens the lock file read-only and writes nothing into it: for a lock
+    /// file this user may read but not write (another user's `0644` file, a
+    /// read-only file system), which `flock(1)` would lock the same way.
+    ///
+    /// The lock needs no write access (`flock(2)` and `LockFileEx` take it
+    /// through a read-only descriptor), so it excludes and is excluded as any
+    /// other. But the file is not created if missing ([`LockError::Io`],
+    /// not found), and keeps what the last writer wrote: it does not name
+    /// this holder.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("theirs.lock");
+    /// std::fs::write(&path, " 42;elsewhere\n")?;
+    /// let lock = scoped_lockfile::LockOptions::new().read_only().lock(&path)?;
+    /// assert!(scoped_lockfile::LockFile::new(&path).is_err());
+    /// assert_eq!(std::fs::read_to_string(&path)?, " 42;elsewhere\n");
+    /// # drop(lock);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn read_only(mut self) -> Self {
+        self.mode |= READ_ONLY;
         self
     }
 
