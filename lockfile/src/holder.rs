@@ -162,6 +162,29 @@ impl Holder {
         }
     }
 
+    /// Whether a process with the content's pid runs here, whether or not it
+    /// holds the lock (see [`is_alive`](Self::is_alive) for that): when the
+    /// content names this host, or names no host and the kernel's view is
+    /// known (the file is on a filesystem of this kernel, so its writer most
+    /// likely ran here, perhaps in another pid namespace). `None` otherwise.
+    /// With [`names_a_holder`](Self::names_a_holder) `Some(false)`, a running
+    /// pid is a reused one, or another pid namespace's.
+    ///
+    /// ```
+    /// use scoped_lockfile::Holder;
+    /// let here = gethostname::gethostname();
+    /// let me = Holder::new(Some(format!("{};{}", std::process::id(), here.to_string_lossy())));
+    /// assert_eq!(me.pid_is_running(), Some(true));
+    /// ```
+    pub fn pid_is_running(&self) -> Option<bool> {
+        let pid = self.pid()?;
+        match self.is_this_host() {
+            Some(true) => sys::process_alive(pid),
+            None if self.kernel != KernelView::Unknown => sys::process_alive(pid),
+            _ => None,
+        }
+    }
+
     /// Whether the pid the content names is one of the lock's holders as the
     /// kernel lists them: `None` without a pid in the content or a kernel
     /// view that can tell (see [`KernelView::holds`]); `Some(false)` when the

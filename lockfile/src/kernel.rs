@@ -226,47 +226,84 @@ impl std::fmt::Display for Process {
     }
 }
 
-/// The kernel's holders, worded for a message: `pid 20520 (flock)`; `pid 3121
-/// (nightly-daemon), which inherited it from pid 3100 (gone)`; when the
-/// holders were not looked for, `a process that inherited it from pid 3100
-/// (gone)` or `the lock taken by pid 3100 (nightly.sh)`; `None` when the view
-/// names no holder.
-pub(crate) fn describe_holders(view: &KernelView) -> Option<String> {
-    use std::fmt::Write;
+impl KernelView {
+    /// The holders, worded for a message (what follows "held by"): `pid
+    /// 20520 (flock)`; `pid 3121 (nightly-daemon), which inherited it from
+    /// pid 3100 (gone)`; when the holders were not all looked for, `a process
+    /// that inherited it from pid 3100 (gone)` or `the lock taken by pid 3100
+    /// (nightly.sh)`; `a process not visible from here (...)` when
+    /// [`Unseen`](Self::Unseen); `None` when the view names no holder.
+    /// Command names are escaped as [`Holder`](crate::Holder)'s `Display`
+    /// escapes content.
+    ///
+    /// ```
+    /// let view = scoped_lockfile::KernelView::Unknown;
+    /// assert_eq!(view.describe_holders(), None);
+    /// ```
+    pub fn describe_holders(&self) -> Option<String> {
+        describe_holders(self)
+    }
+}
+
+fn describe_holders(view: &KernelView) -> Option<String> {
     if *view == KernelView::Unseen {
         return Some("a process not visible from here (another pid namespace or host)".into());
     }
-    let mut out = String::new();
-    for lock in view.flock_locks() {
-        let taker = lock.taken_by.as_ref();
-        let taker_holds = taker.is_some_and(|t| lock.holders.iter().any(|h| h.pid == t.pid));
-        for holder in &lock.holders {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            let _ = write!(out, "{holder}");
-            if lock.inherited(holder) && !taker_holds {
-                match taker {
-                    Some(taker) => {
-                        let _ = write!(out, ", which inherited it from {taker}");
-                    }
-                    None => out.push_str(", which inherited it"),
-                }
-            }
+    let locks: Vec<&KernelLock> = view.flock_locks().collect();
+    let phrases: Vec<String> = if locks.len() > 1 {
+        // Readers: one each, by the process that took its lock if it still
+        // holds it (the full list is in the view).
+        locks
+            .iter()
+            .filter_map(|lock| {
+                let taker = lock.taken_by.as_ref();
+                let holder = taker
+                    .filter(|t| lock.holders.iter().any(|h| h.pid == t.pid))
+                    .or_else(|| lock.holders.first())
+                    .or(taker)?;
+                Some(holder.to_string())
+            })
+            .collect()
+    } else {
+        locks
+            .iter()
+            .filter_map(|lock| describe_lock(lock))
+            .collect()
+    };
+    (!phrases.is_empty()).then(|| phrases.join(", "))
+}
+
+/// `pid 20520 (flock)`; `pid 20520 (flock) and pid 20521 (sleep), which
+/// inherited it`; `pid 3121 (nightly-daemon), which inherited it from pid
+/// 3100 (gone)`; `a process that inherited it from pid 3100 (gone)`.
+fn describe_lock(lock: &KernelLock) -> Option<String> {
+    let list = |processes: &[&Process]| {
+        let names: Vec<String> = processes.iter().map(ToString::to_string).collect();
+        names.join(", ")
+    };
+    let taker = lock.taken_by.as_ref();
+    let holding_taker = taker.filter(|t| lock.holders.iter().any(|h| h.pid == t.pid));
+    let inheritors: Vec<&Process> = lock
+        .holders
+        .iter()
+        .filter(|holder| lock.inherited(holder))
+        .collect();
+    Some(match (holding_taker, taker, inheritors.is_empty()) {
+        (Some(taker), _, true) => taker.to_string(),
+        (Some(taker), _, false) => {
+            format!("{taker} and {}, which inherited it", list(&inheritors))
         }
-        if let Some(taker) = taker.filter(|_| lock.holders.is_empty()) {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            // Holders not listed: a taker still running may hold it (its
-            // descriptors may be another user's, unreadable); a taker gone
-            // left it to a process that inherited it.
-            if taker.command.is_some() {
-                let _ = write!(out, "the lock taken by {taker}");
-            } else {
-                let _ = write!(out, "a process that inherited it from {taker}");
-            }
+        (None, Some(taker), false) => {
+            format!("{}, which inherited it from {taker}", list(&inheritors))
         }
-    }
-    (!out.is_empty()).then_some(out)
+        (None, None, false) => format!("{}, which inherited it", list(&inheritors)),
+        // Holders not listed: a taker still running may hold it (its
+        // descriptors may be another user's, unreadable); a taker gone left
+        // it to a process that inherited it.
+        (None, Some(taker), true) if taker.command.is_some() => {
+            format!("the lock taken by {taker}")
+        }
+        (None, Some(taker), true) => format!("a process that inherited it from {taker}"),
+        (None, None, true) => return None,
+    })
 }
