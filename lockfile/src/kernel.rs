@@ -307,3 +307,76 @@ fn describe_lock(lock: &KernelLock) -> Option<String> {
         (None, None, true) => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: u32, command: Option<&str>) -> Process {
+        Process {
+            pid,
+            command: command.map(str::to_owned),
+        }
+    }
+
+    fn held(taker: Option<Process>, holders: Vec<Process>) -> KernelView {
+        KernelView::Held {
+            locks: vec![KernelLock {
+                kind: LockKind::Flock,
+                shared: false,
+                taken_by: taker,
+                holders,
+            }],
+            listed: true,
+        }
+    }
+
+    #[test]
+    fn words_the_taker_and_those_that_inherited_it() {
+        let flock = process(20520, Some("flock"));
+        let sleep = process(20521, Some("sleep"));
+        let one = held(Some(flock.clone()), vec![flock.clone()]);
+        assert_eq!(one.describe_holders().as_deref(), Some("pid 20520 (flock)"));
+        let two = held(Some(flock.clone()), vec![flock, sleep]);
+        assert_eq!(
+            two.describe_holders().as_deref(),
+            Some("pid 20520 (flock) and pid 20521 (sleep), which inherited it")
+        );
+        let daemon = process(3121, Some("nightly-daemon"));
+        let left = held(Some(process(3100, None)), vec![daemon.clone()]);
+        assert_eq!(
+            left.describe_holders().as_deref(),
+            Some("pid 3121 (nightly-daemon), which inherited it from pid 3100 (gone)")
+        );
+        assert_eq!(left.holds(3121), Some(true));
+        assert_eq!(left.holds(3100), Some(false));
+        let hidden_taker = held(None, vec![daemon]);
+        assert_eq!(
+            hidden_taker.describe_holders().as_deref(),
+            Some("pid 3121 (nightly-daemon), which inherited it")
+        );
+    }
+
+    #[test]
+    fn holders_not_looked_for_are_not_guessed() {
+        let mut gone = held(Some(process(3100, None)), Vec::new());
+        if let KernelView::Held { listed, .. } = &mut gone {
+            *listed = false;
+        }
+        assert_eq!(
+            gone.describe_holders().as_deref(),
+            Some("a process that inherited it from pid 3100 (gone)")
+        );
+        assert_eq!(gone.holds(3100), None);
+        let running = held(Some(process(7, Some("job\u{1b}[2J"))), Vec::new());
+        assert_eq!(
+            running.describe_holders().as_deref(),
+            Some("the lock taken by pid 7 (job\\u{1b}[2J)")
+        );
+        assert_eq!(KernelView::Unknown.describe_holders(), None);
+        assert_eq!(
+            KernelView::Free { others: Vec::new() }.holds(7),
+            Some(false)
+        );
+    }
+}

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -26,7 +27,7 @@ use super::{Depth, FileId, Seen};
 use crate::kernel::{KernelLock, KernelView, LockKind, Process};
 
 pub(crate) fn kernel_view(file: &File, id: FileId, depth: Depth) -> Seen {
-    let Ok(table) = std::fs::read_to_string("/proc/locks") else {
+    let Ok(table) = read_proc("/proc/locks", 16 * 1024) else {
         return Seen::NoView;
     };
     let Ok(inode) = u64::try_from(id.index) else {
@@ -180,7 +181,9 @@ fn held(id: FileId, listed: &[LockLine], depth: Depth) -> KernelView {
                 continue;
             };
             if !lock.holders.iter().any(|holder| holder.pid == *pid) {
-                lock.holders.push(process(*pid));
+                let known = lock.taken_by.as_ref().filter(|taker| taker.pid == *pid);
+                let holder = known.cloned().unwrap_or_else(|| process(*pid));
+                lock.holders.push(holder);
             }
         }
     }
@@ -200,8 +203,30 @@ fn bare_lock(line: LockLine) -> KernelLock {
     }
 }
 
+/// A `/proc` file read whole, in reads of at least `size` bytes: not
+/// `fs::read_to_string`, whose `stat` finds size 0 and whose first reads are
+/// 32 bytes, then doubling (seven reads of a small `/proc/locks`).
+fn read_proc(path: &str, size: usize) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0; size];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(read) => len += read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+}
+
 fn process(pid: u32) -> Process {
-    let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+    let command = read_proc(&format!("/proc/{pid}/comm"), 64)
         .ok()
         .and_then(|comm| parse_comm(&comm));
     Process { pid, command }
@@ -257,9 +282,8 @@ fn locks_of(pid: u32, id: FileId, inode: u64) -> Result<Vec<LockLine>, ()> {
         if meta.dev() != id.volume || meta.ino() != inode {
             continue;
         }
-        let Ok(fdinfo) =
-            std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().display()))
-        else {
+        let fdinfo = format!("/proc/{pid}/fdinfo/{}", fd.file_name().display());
+        let Ok(fdinfo) = read_proc(&fdinfo, 1024) else {
             continue;
         };
         lines.extend(
