@@ -176,3 +176,46 @@ fn status_json_lists_every_reader() {
     );
     readers.into_iter().for_each(end);
 }
+
+/// Whether `unshare --pid --fork --mount-proc` works here (root); a visible
+/// skip otherwise (not one CI's `LOCKFILE_REQUIRE_INTEROP` demands: CI
+/// runners are rarely root).
+fn can_unshare() -> bool {
+    let works = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !works {
+        eprintln!("NOTICE: skipping: unshare --pid --fork --mount-proc needs root");
+    }
+    works
+}
+
+#[test]
+fn status_in_a_container_says_a_holder_outside_is_unseen() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared-volume.lock");
+    let p = path.to_str().unwrap();
+    // Held here, and the file names pid 1, as a containerised writer would.
+    let lock = scoped_lockfile::LockFile::with_content_template(&path, "1").unwrap();
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(support::LOCKFILE)
+        .args(["status", p])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{p}: held by a process not visible from here (another pid namespace or host); \
+             the file names pid 1, which is running but does not hold it (a reused pid, or \
+             another pid namespace's)\n"
+        )
+    );
+    lock.close().unwrap();
+}

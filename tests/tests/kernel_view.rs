@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use scoped_lockfile::{Holder, KernelView, LockError, LockFile, Probe, probe};
-use support::{Holder as Helper, PATIENCE, flock_n, have_flock, skip};
+use support::{Holder as Helper, PATIENCE, flock_n, have_flock};
 
 /// Probes until `ready` holds of the holder of a held lock, within PATIENCE.
 fn held_until(path: &Path, ready: impl Fn(&Holder) -> bool) -> Holder {
@@ -82,7 +82,12 @@ fn view_answers_free(dir: &Path) -> bool {
         Some(KernelView::Free { .. })
     );
     if !free {
-        skip("the kernel's view cannot tell a free lock here (pid namespace or filesystem)");
+        // Not an interop check `LOCKFILE_REQUIRE_INTEROP` may demand: in a
+        // container the view rightly steps aside for a try.
+        eprintln!(
+            "NOTICE: skipping: the kernel's view cannot tell a free lock here \
+             (another pid namespace, or a network filesystem)"
+        );
     }
     free
 }
@@ -339,7 +344,9 @@ fn can_unshare() -> bool {
         .status()
         .is_ok_and(|status| status.success());
     if !works {
-        skip("unshare --pid --fork --mount-proc needs root (or is not installed)");
+        // Visible, but not an interop check that CI may demand: CI runners
+        // are rarely root.
+        eprintln!("NOTICE: skipping: unshare --pid --fork --mount-proc needs root");
     }
     works
 }
