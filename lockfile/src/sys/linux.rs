@@ -19,7 +19,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::procfs::{LockLine, fdinfo_locks, parse_comm, parse_lock_line, split_dev};
@@ -267,22 +266,33 @@ pub(crate) fn process_holds(pid: u32, id: FileId) -> Option<bool> {
 /// `Err` when the descriptors of a live process cannot be read (another
 /// user's); a process gone meanwhile has none.
 fn locks_of(pid: u32, id: FileId, inode: u64) -> Result<Vec<LockLine>, ()> {
+    use rustix::fs::{AtFlags, CWD, Dir, Mode, OFlags, openat, statat};
     let mut lines = Vec::new();
-    let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fds = match openat(CWD, format!("/proc/{pid}/fd"), flags, Mode::empty()) {
         Ok(fds) => fds,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(lines),
+        Err(rustix::io::Errno::NOENT) => return Ok(lines),
         Err(_) => return Err(()),
     };
+    let Ok(entries) = Dir::read_from(&fds) else {
+        return Err(());
+    };
     let dev = split_dev(id.volume);
-    for fd in fds.flatten() {
-        // `stat` follows the descriptor's link to the open file itself.
-        let Ok(meta) = std::fs::metadata(fd.path()) else {
-            continue;
-        };
-        if meta.dev() != id.volume || meta.ino() != inode {
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_bytes().starts_with(b".") {
             continue;
         }
-        let fdinfo = format!("/proc/{pid}/fdinfo/{}", fd.file_name().display());
+        // `stat` follows the descriptor's link to the open file itself;
+        // relative to the directory, so only the last name is looked up.
+        let Ok(stat) = statat(&fds, name, AtFlags::empty()) else {
+            continue;
+        };
+        #[allow(clippy::useless_conversion)] // their widths differ by target
+        if u64::from(stat.st_dev) != id.volume || u64::from(stat.st_ino) != inode {
+            continue;
+        }
+        let fdinfo = format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy());
         let Ok(fdinfo) = read_proc(&fdinfo, 1024) else {
             continue;
         };
