@@ -168,13 +168,13 @@ while its recorded process is gone is held by a process that inherited it
 is quoted, not taken for a holder. Control characters are shown escaped
 (\\x1b).
 
---json prints one object, the same fields for every backend: name, backend
-(\"file\" or \"etcd\"), state (\"missing\", \"free\", \"held\", \"held shared\"),
-content, pid, hostname, this_host, pid_alive, pid_holds (whether the file's
-pid is among the kernel's holders), kernel (\"held\", \"free\", \"unseen\":
-held by a process not visible from here, or \"unknown\"), holders (each with
-pid, command, inherited, taken_by), fencing_token, waiting (null where they
-do not apply)."
+--json prints one object, the same fields for every backend: name, backend,
+state (\"missing\", \"free\", \"held\", \"held shared\"), content, pid,
+hostname, this_host, pid_alive, pid_holds (whether the file's pid is among
+the kernel's holders), kernel (\"held\", \"free\", \"unseen\": held by a
+process not visible from here, or \"unknown\"), holders (each with pid,
+command, inherited, taken_by), fencing_token, waiting (null where they do
+not apply)."
     };
 }
 
@@ -265,6 +265,15 @@ pub(crate) struct RunArgs {
     #[arg(short = 'x', long, visible_alias = "write", conflicts_with = "shared")]
     pub(crate) exclusive: bool,
 
+    /// First come, first served: queue with the other fair waiters of PATH
+    /// (lockfile run --fair, the library's fair locks) in PATH.queue,
+    /// and get the lock in the order they started waiting; a reader does not
+    /// overtake a writer queued before it. Others (flock(1), lockfile without
+    /// --fair) still exclude and are excluded, but are not queued. Linux only;
+    /// etcd grants in request order anyway.
+    #[arg(long)]
+    pub(crate) fair: bool,
+
     /// Nothing on stderr when the lock is held (-n) or the timeout passes.
     #[arg(short, long, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
@@ -314,8 +323,7 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) kill_after: Option<Duration>,
 
-    /// The lock file, created if missing and never deleted (with --etcd, the
-    /// lock's name on the cluster).
+    #[arg(help = RUN_PATH)]
     pub(crate) path: PathBuf,
 
     /// The command to run and its arguments (`--` before it is optional).
@@ -328,6 +336,18 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) command: Vec<OsString>,
 }
+
+const RUN_PATH: &str = if ETCD {
+    "The lock file, created if missing and never deleted (with --etcd, the lock's name on the cluster)"
+} else {
+    "The lock file, created if missing and never deleted"
+};
+
+const STATUS_PATH: &str = if ETCD {
+    "The lock file (with --etcd, the lock's name on the cluster)"
+} else {
+    "The lock file"
+};
 
 fn parse_exit_code(text: &str) -> Result<u8, String> {
     text.trim()
@@ -344,7 +364,7 @@ pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) backend: EtcdArgs,
 
-    /// The lock file (with --etcd, the lock's name on the cluster).
+    #[arg(help = STATUS_PATH)]
     pub(crate) path: PathBuf,
 }
 

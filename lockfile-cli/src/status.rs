@@ -171,7 +171,14 @@ pub(crate) fn report(status: &Status, json: bool) -> u8 {
     };
     match report::answer(&line) {
         Ok(()) => status.code(),
-        Err(err) => report::fail(&format!("write error: {err}"), ERROR_EXIT),
+        // `lockfile status x | grep -q held`: grep has its answer.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            crate::sys::broken_pipe(status.code())
+        }
+        Err(err) => report::fail(
+            &format!("write error: {}", report::strerror(&err)),
+            ERROR_EXIT,
+        ),
     }
 }
 

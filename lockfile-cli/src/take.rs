@@ -22,6 +22,9 @@ pub(crate) fn take(backend: &Backend, args: &RunArgs) -> Result<Box<dyn Held>, u
     if args.shared {
         options = options.shared();
     }
+    if args.fair {
+        options = options.fair();
+    }
     let waiting = |options: LockOptions| match wait {
         Some(timeout) => options.timeout(timeout.saturating_sub(started.elapsed())),
         None => options,

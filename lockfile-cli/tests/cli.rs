@@ -424,6 +424,18 @@ fn flock_spellings_mean_what_they_mean_to_flock() {
         Some(75)
     );
     assert_eq!(output(&["run", "-nE75", p, "true"]).status.code(), Some(75));
+    // -n with -w, as flock(1) takes them: -n wins, at once.
+    for args in [["-n", "-w", "5"], ["-w", "5", "-n"]] {
+        let started = Instant::now();
+        let mut command_line = vec!["run"];
+        command_line.extend(args);
+        command_line.extend([p, "true"]);
+        assert_eq!(output(&command_line).status.code(), Some(1), "{args:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{args:?} waited"
+        );
+    }
     // Bare seconds with a fraction, as flock(1) and timeout(1) take them.
     for timeout in [["-w", "0.3"], ["--timeout", "0.3"], ["--wait", "300ms"]] {
         let started = Instant::now();
@@ -608,4 +620,69 @@ fn run_shared_lets_readers_run_together_and_keeps_writers_out() {
         assert!(reader.wait().unwrap().success());
     }
     assert_eq!(output(&["run", "-n", p, "true"]).status.code(), Some(0));
+}
+
+#[test]
+fn only_the_command_line_chooses_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env.lock");
+    let p = path.to_str().unwrap();
+    let mut flock = std::process::Command::new("flock")
+        .args([p, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    while support::flock_n(&path) == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Endpoints in the environment (nobody listens there) change nothing:
+    // this is the lock file flock(1) holds.
+    let endpoints = "http://127.0.0.1:9";
+    let out = lockfile(&["run", "-n", p, "--", "echo", "RAN"])
+        .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("LOCKFILE_ETCD_ENDPOINTS is set, but only --etcd chooses etcd")
+            && said.contains(&format!("Couldn't lock '{p}'")),
+        "{said}"
+    );
+    let out = lockfile(&["status", p])
+        .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with(&format!("{p}: held")));
+    let _ = flock.kill();
+    let _ = flock.wait();
+
+    let help = text(&output(&["run", "--help"]).stdout);
+    let refused = lockfile(&["run", "--etcd", "nightly", "--", "true"])
+        .env_remove("LOCKFILE_ETCD_ENDPOINTS")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = text(&refused.stderr);
+    if cfg!(feature = "etcd") {
+        assert!(help.contains("--etcd"), "{help}");
+        assert!(
+            said.contains("LOCKFILE_ETCD_ENDPOINTS, which is not set"),
+            "{said}"
+        );
+    } else {
+        // A build without etcd does not advertise it, and says how to get it.
+        assert!(!help.contains("etcd"), "{help}");
+        assert_eq!(
+            said,
+            "lockfile: built without etcd: cargo install scoped-lockfile-cli --features etcd\n"
+        );
+        let from_env = lockfile(&["run", "--etcd", "nightly", "--", "true"])
+            .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+            .output()
+            .unwrap();
+        assert!(text(&from_env.stderr).contains("built without etcd"));
+    }
+    assert!(!dir.path().join("nightly").exists());
 }

@@ -1,22 +1,25 @@
-//! The arguments both macros share: `NAME, shared, timeout = "..",
+//! The arguments both macros share: `NAME, shared, fair, timeout = "..",
 //! content_template = .., on = .., crate = ".."`, and `#[locked]`'s own
 //! `on_error = ".."`.
 
 use std::time::Duration;
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Block, Expr, Ident, Lit, LitStr, Token, token};
+use syn::{Block, Expr, ExprArray, ExprLit, Ident, Lit, LitStr, Token, token};
 
 /// The keys after the name, for error messages.
-const KEYS: &str = "`shared`, `timeout`, `content_template`, `on`, `on_error` or `crate`";
+const KEYS: &str = "`shared`, `fair`, `timeout`, `content_template`, `on`, `on_error` or `crate`";
 
 /// Parsed lock arguments; every key is optional.
 pub(crate) struct LockArgs {
     pub(crate) name: Expr,
     /// Where `shared` was written, if it was.
     pub(crate) shared: Option<Span>,
+    /// Where `fair` was written, if it was.
+    pub(crate) fair: Option<Span>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) content_template: Option<Expr>,
     pub(crate) on_error: Option<OnError>,
@@ -81,6 +84,7 @@ fn parse_args(
     let mut args = LockArgs {
         name,
         shared: None,
+        fair: None,
         timeout: None,
         content_template: None,
         on_error: None,
@@ -120,7 +124,41 @@ fn parse_name(input: ParseStream<'_>) -> syn::Result<Expr> {
     if input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
         return Err(input.error(missing));
     }
-    input.parse()
+    let name = input.parse()?;
+    if let Expr::Array(set) = &name {
+        check_set(set)?;
+    }
+    Ok(name)
+}
+
+/// A literal set `[A, B, ..]` of lock names: at least one, and none written
+/// twice (the same string, or the same path to a `const`). Names that differ
+/// in spelling but not in file (`"a"`, `"./a"`) are merged at run time.
+fn check_set(set: &ExprArray) -> syn::Result<()> {
+    if set.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            set,
+            "empty set of locks: name at least one, e.g. `[\"db\", \"port\"]`",
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for name in &set.elems {
+        let key = match name {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => format!("{:?}", lit.value()),
+            Expr::Path(path) => path.to_token_stream().to_string(),
+            _ => continue,
+        };
+        if seen.contains(&key) {
+            return Err(syn::Error::new_spanned(
+                name,
+                format!("lock `{key}` is named twice in this set: name each lock once"),
+            ));
+        }
+        seen.push(key);
+    }
+    Ok(())
 }
 
 fn parse_key_value(
@@ -133,15 +171,22 @@ fn parse_key_value(
     }
     let key = input.call(Ident::parse_any)?;
     let repeated = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
-    if key == "shared" {
+    let flag = if key == "shared" {
+        Some(&mut args.shared)
+    } else if key == "fair" {
+        Some(&mut args.fair)
+    } else {
+        None
+    };
+    if let Some(flag) = flag {
         // A flag: present or not.
-        if args.shared.is_some() {
+        if flag.is_some() {
             return Err(repeated());
         }
         if input.peek(Token![=]) {
-            return Err(input.error("`shared` takes no value: write `shared` alone"));
+            return Err(input.error(format!("`{key}` takes no value: write `{key}` alone")));
         }
-        args.shared = Some(key.span());
+        *flag = Some(key.span());
         return Ok(());
     }
     input.parse::<Token![=]>()?;

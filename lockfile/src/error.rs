@@ -115,7 +115,9 @@ pub enum LockError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The backend cannot take this kind of lock (e.g. a shared lock on a
-    /// backend that has only exclusive ones). Never returned by lock files.
+    /// backend that has only exclusive ones). Returned by lock files only for
+    /// a fair lock ([`LockOptions::fair`](crate::LockOptions::fair)) where the
+    /// platform cannot queue (anywhere but Linux, for now).
     Unsupported {
         /// The lock's name.
         path: PathBuf,
@@ -227,9 +229,10 @@ impl fmt::Display for LockError {
     }
 }
 
-/// `: held by 4242;web-1`, `: held shared`, or nothing when the file is
-/// silent. Where the content names a pid the kernel says does not hold the
-/// lock, the kernel's holders first, and the content as an earlier holder's:
+/// `: held by 4242;web-1`, `: held by 4242 (test db::one)`, `: held shared`,
+/// or nothing when the file is silent. Where the content names a pid the
+/// kernel says does not hold the lock, the kernel's holders first, and the
+/// content as an earlier holder's:
 /// `: held by pid 20520 (flock); the file names 20464;vm, an earlier holder`.
 /// (A content without a pid is the holder's own words, kept as they are.)
 fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
@@ -260,7 +263,8 @@ fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
         }
         (Some(content), None) => {
             f.write_str(": held by ")?;
-            crate::holder::write_escaped(f, content)
+            crate::holder::write_escaped(f, content)?;
+            holder.write_test(f)
         }
         (None, _) => match holder.kernel.describe_holders() {
             Some(kernel) => write!(f, ": held by {kernel}"),

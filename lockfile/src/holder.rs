@@ -57,6 +57,11 @@ pub struct Holder {
     /// Whether the content's pid holds the lock, where asked of that
     /// process alone because `kernel` does not list every holder.
     pub(crate) named_holds: Option<bool>,
+    /// The test that holds it, when a `#[locked]` fn or `with_lock!` in a
+    /// test harness wrote its name on the lock file's second line (`test
+    /// NAME (pid PID)`, checked against the pid of the first). `None`
+    /// outside tests, and for shared holders, who write nothing.
+    pub test: Option<String>,
 }
 
 impl Holder {
@@ -68,12 +73,35 @@ impl Holder {
     /// assert_eq!(holder.pid(), Some(4242));
     /// assert_eq!(holder.hostname(), Some("web-1"));
     /// ```
+    ///
+    /// Content of more than one line is the first line, trimmed, and a
+    /// second that may name a test (see [`test`](Self::test)):
+    ///
+    /// ```
+    /// let holder = scoped_lockfile::Holder::new(Some("4242\ntest db::one (pid 4242)".into()));
+    /// assert_eq!(holder.content.as_deref(), Some("4242"));
+    /// assert_eq!(holder.test.as_deref(), Some("db::one"));
+    /// assert_eq!(holder.to_string(), "4242 (test db::one)");
+    /// ```
     pub fn new(content: Option<String>) -> Self {
+        let (content, test) = match content {
+            Some(lines_read) if lines_read.contains('\n') => {
+                let mut lines = lines_read.lines();
+                let first = lines.next().unwrap_or_default().trim();
+                let pid = Self::new(Some(first.to_owned())).pid();
+                let test = lines
+                    .next()
+                    .and_then(|line| crate::harness::parse_test_line(line, pid));
+                ((!first.is_empty()).then(|| first.to_owned()), test)
+            }
+            content => (content, None),
+        };
         Self {
             content,
             shared: false,
             kernel: KernelView::Unknown,
             named_holds: None,
+            test,
         }
     }
 
@@ -228,6 +256,21 @@ impl fmt::Display for Holder {
             (_, true) => f.write_str("shared holders"),
             (Some(content), false) => write_escaped(f, content),
             (None, false) => f.write_str("an unknown holder"),
+        }?;
+        self.write_test(f)
+    }
+}
+
+impl Holder {
+    /// ` (test NAME)` after the holder, when an exclusive holder named its test.
+    pub(crate) fn write_test(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.test, self.shared) {
+            (Some(test), false) => {
+                f.write_str(" (test ")?;
+                write_escaped(f, test)?;
+                f.write_str(")")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -272,10 +315,10 @@ pub(crate) fn look(file: &File, id: FileId, wanted: Access) -> Holder {
         None => wanted == Access::Exclusive && held_shared(file),
     };
     Holder {
-        content,
         shared,
         kernel,
         named_holds,
+        ..Holder::new(content)
     }
 }
 
@@ -302,8 +345,9 @@ pub(crate) fn held_shared(file: &File) -> bool {
     }
 }
 
-/// What the holder wrote: its first line, trimmed; `None` if that is empty or
-/// the file unreadable.
+/// What the holder wrote: its first line, trimmed, and a second line if
+/// there is one (which may name a test, see `Holder::new`); `None` if the
+/// first is empty or the file unreadable.
 ///
 /// Read through our own descriptor at an offset, which needs no lock and moves
 /// no file position. Only the first line counts: a holder writes its line at
@@ -314,9 +358,16 @@ pub(crate) fn read_content(file: &File) -> Option<String> {
     let mut buf = vec![0; MAX_HOLDER_LEN];
     let len = sys::read_at(file, &mut buf, sys::HOLDER_OFFSET).ok()?;
     let read = &buf[..len];
-    let line = read.split(|&b| b == b'\n').next().unwrap_or(read);
-    let content = String::from_utf8_lossy(line).trim().to_owned();
-    (!content.is_empty()).then_some(content)
+    let mut lines = read.split(|&b| b == b'\n');
+    let first = String::from_utf8_lossy(lines.next().unwrap_or(read));
+    let first = first.trim();
+    if first.is_empty() {
+        return None;
+    }
+    match lines.next().filter(|second| !second.is_empty()) {
+        Some(second) => Some(format!("{first}\n{}", String::from_utf8_lossy(second))),
+        None => Some(first.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -361,7 +412,10 @@ mod tests {
         let path = dir.path().join("lock");
         std::fs::write(&path, " 8357;vm\nLONG-LONG-LONG\n").unwrap();
         let file = File::open(&path).unwrap();
-        assert_eq!(read_content(&file).as_deref(), Some("8357;vm"));
+        assert_eq!(
+            Holder::new(read_content(&file)).content.as_deref(),
+            Some("8357;vm")
+        );
         std::fs::write(&path, "\n\n").unwrap();
         assert_eq!(read_content(&file), None);
     }

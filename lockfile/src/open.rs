@@ -57,6 +57,17 @@ pub(crate) fn open_existing(path: &Path) -> Result<Option<Identified>, LockError
     }
 }
 
+/// Opens an existing file read-only without an `fstat`, only to ask the
+/// kernel about its byte-range locks (the fair queue's, on a newcomer's fast
+/// path); `None` if there is none. Hardened as every open here.
+pub(crate) fn open_if_exists(path: &Path) -> Result<Option<File>, LockError> {
+    match open_safely(path, OpenOptions::new().read(true)) {
+        Ok(file) => Ok(Some(file)),
+        Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 fn open_safely(path: &Path, options: &mut OpenOptions) -> Result<File, LockError> {
     if path.as_os_str().is_empty() {
         let empty = io::Error::new(io::ErrorKind::InvalidInput, "the path is empty");

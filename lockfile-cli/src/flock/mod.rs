@@ -13,9 +13,10 @@
 mod args;
 mod number;
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::fmt::Display;
-use std::io::{IsTerminal, Write};
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use args::{Options, Request, Usage};
 
 use crate::describe;
 use crate::escape::for_terminal;
+use crate::report::strerror;
 use crate::sys::{self, Ended, Fd, Kind, Locked, Opened, Refused, Wait};
 use scoped_lockfile::Holder;
 
@@ -32,6 +34,9 @@ const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
 const EX_NOINPUT: u8 = 66;
 const EX_OSERR: u8 = 71;
+
+/// util-linux's exit status when stdout or stderr could not be written.
+const CLOSE_EXIT_CODE: u8 = 1;
 
 /// Whether a program invoked by this name is flock(1) (`flock -> lockfile`).
 pub(crate) fn is_flock_name(argv0: &OsStr) -> bool {
@@ -45,15 +50,17 @@ pub(crate) fn main(args: &[OsString], name: &str) -> u8 {
     let flock = Flock {
         name,
         stdout: Stdout::new(),
+        stderr_failed: Cell::new(false),
     };
     let code = flock.run(args);
-    flock.stdout.flush();
-    code
+    flock.finish(code)
 }
 
 struct Flock<'a> {
     name: &'a str,
     stdout: Stdout,
+    /// A message could not be written to stderr: flock(1) then exits with 1.
+    stderr_failed: Cell<bool>,
 }
 
 /// The lock's descriptor: a file we opened, or one we were given by number.
@@ -94,11 +101,11 @@ impl Flock<'_> {
         let (options, operands) = match args::parse(args) {
             Ok(Request::Lock(options, operands)) => (options, operands),
             Ok(Request::Help) => {
-                Stdout::print_now(&help(self.name));
+                self.stdout.print(&help(self.name));
                 return 0;
             }
             Ok(Request::Version) => {
-                Stdout::print_now(&format!(
+                self.stdout.print(&format!(
                     "{} (scoped-lockfile-cli {}; util-linux flock(1) compatible)\n",
                     self.name,
                     env!("CARGO_PKG_VERSION")
@@ -120,6 +127,9 @@ impl Flock<'_> {
         let Ok(wait) = wait(&options) else {
             return self.fail(&"cannot set up timer: Invalid argument", EX_OSERR);
         };
+        if matches!(wait, Wait::Until(_)) {
+            sys::catch_timer_signal();
+        }
         let started = Instant::now();
         let target = match self.lock(target, &options, wait) {
             Ok(target) => target,
@@ -148,11 +158,18 @@ impl Flock<'_> {
             })),
             [number] => {
                 let text = number.to_string_lossy();
-                let Some(number) = number::parse_c_int(&text) else {
-                    return Err(self.usage(&Usage {
-                        message: Some(format!("bad file descriptor: '{text}'")),
-                        try_help: false,
-                    }));
+                let number = match number::parse_c_int(&text) {
+                    Ok(number) => number,
+                    Err(why) => {
+                        let range = match why {
+                            number::NotANumber::Invalid => "",
+                            number::NotANumber::OutOfRange => ": Numerical result out of range",
+                        };
+                        return Err(self.usage(&Usage {
+                            message: Some(format!("bad file descriptor: '{text}'{range}")),
+                            try_help: false,
+                        }));
+                    }
                 };
                 match sys::descriptor(number) {
                     Some(fd) => Ok((Target::Number(number, fd), None)),
@@ -300,9 +317,38 @@ impl Flock<'_> {
             self.say(message);
         }
         if usage.try_help {
-            eprintln!("Try '{} --help' for more information.", self.name);
+            self.write_stderr(&format!(
+                "Try '{} --help' for more information.\n",
+                self.name
+            ));
         }
         EX_USAGE
+    }
+
+    /// What flock(1)'s exit handler (util-linux `close_stdout`) does to the
+    /// exit status: stdout is flushed, and a write error is said and makes
+    /// it 1 (a closed pipe kills us by SIGPIPE, unless that is ignored: then
+    /// it is let be); a failed write to stderr makes it 1 too.
+    fn finish(&self, code: u8) -> u8 {
+        let mut code = code;
+        match self.stdout.flush() {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::BrokenPipe => code = sys::broken_pipe(code),
+            Err(err) => {
+                self.say(&format!("write error: {}", strerror(&err)));
+                code = CLOSE_EXIT_CODE;
+            }
+        }
+        if self.stderr_failed.get() {
+            code = CLOSE_EXIT_CODE;
+        }
+        code
+    }
+
+    fn write_stderr(&self, text: &str) {
+        if std::io::stderr().lock().write_all(text.as_bytes()).is_err() {
+            self.stderr_failed.set(true);
+        }
     }
 
     fn fail(&self, message: &dyn Display, code: u8) -> u8 {
@@ -311,18 +357,25 @@ impl Flock<'_> {
     }
 
     fn say(&self, message: &dyn Display) {
-        eprintln!("{}: {}", self.name, for_terminal(&message.to_string()));
+        self.write_stderr(&format!(
+            "{}: {}\n",
+            self.name,
+            for_terminal(&message.to_string())
+        ));
     }
 }
 
 /// How long to wait: `-n`, or `-w` as flock(1) reads it (whole microseconds;
-/// none at all is `-n`); `Err` for what its timer refuses (negative, infinite).
+/// none at all is `-n`); `Err` for what its timer refuses (negative,
+/// infinite), which it refuses even with `-n`, as flock(1) sets the timer up
+/// first.
 fn wait(options: &Options) -> Result<Wait, ()> {
-    if options.nonblock {
-        return Ok(Wait::Not);
-    }
     let Some(seconds) = options.timeout else {
-        return Ok(Wait::Forever);
+        return Ok(if options.nonblock {
+            Wait::Not
+        } else {
+            Wait::Forever
+        });
     };
     let whole = seconds.trunc();
     let micros = ((seconds - whole) * 1e6).trunc();
@@ -330,7 +383,7 @@ fn wait(options: &Options) -> Result<Wait, ()> {
     if !(whole >= 0.0 && micros >= 0.0 && whole < 9.2e18) {
         return Err(());
     }
-    if whole == 0.0 && micros == 0.0 {
+    if options.nonblock || (whole == 0.0 && micros == 0.0) {
         return Ok(Wait::Not);
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -366,54 +419,55 @@ fn held_by(target: &Target) -> String {
     }
 }
 
-/// The C library's text for an error, as flock(1) prints it (no "(os error N)").
-fn strerror(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
 /// flock(1)'s stdout: only `--verbose` lines (and help). Like its stdio, lines
 /// go out at once to a terminal, and otherwise at exit, after the command's
-/// own output; so the bytes are the same as flock(1)'s.
+/// own output; so the bytes are the same as flock(1)'s. The first write
+/// error is kept for the exit, as stdio keeps it.
 struct Stdout {
     terminal: bool,
-    held: std::cell::RefCell<String>,
+    held: RefCell<String>,
+    failed: RefCell<Option<std::io::Error>>,
 }
 
 impl Stdout {
     fn new() -> Self {
         Self {
             terminal: std::io::stdout().is_terminal(),
-            held: std::cell::RefCell::default(),
+            held: RefCell::default(),
+            failed: RefCell::default(),
         }
     }
 
     fn print(&self, text: &str) {
         if self.terminal {
-            Self::print_now(text);
+            if let Err(err) = Self::write(text) {
+                self.failed.borrow_mut().get_or_insert(err);
+            }
         } else {
             self.held.borrow_mut().push_str(text);
         }
     }
 
-    fn print_now(text: &str) {
+    fn write(text: &str) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()
     }
 
     fn discard(&self) {
         self.held.borrow_mut().clear();
     }
 
-    fn flush(&self) {
-        let held = std::mem::take(&mut *self.held.borrow_mut());
-        if !held.is_empty() {
-            Self::print_now(&held);
+    /// Writes what is held; the first error, now or before.
+    fn flush(&self) -> std::io::Result<()> {
+        if let Some(err) = self.failed.borrow_mut().take() {
+            return Err(err);
         }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        if held.is_empty() {
+            return Ok(());
+        }
+        Self::write(&held)
     }
 }
 

@@ -39,6 +39,10 @@
 //!   holder of; `process_holds(pid, FileId)`: whether one process holds it.
 //!   Linux reads `/proc` (`linux.rs`, parsing in `procfs.rs`);
 //!   other platforms have no view.
+//! - `range_lock`, `range_unlock`, `range_conflicts`: byte-range locks owned
+//!   by an open file description, for the fair queue (`fair.rs`); where the
+//!   platform has none, `FAIR_SUPPORTED` is false (today everywhere but
+//!   Linux), `fair.rs` refuses fair locks up front, and these fail.
 //! - The lock's descriptor or handle for users: `AsFd` or `AsHandle` for
 //!   `LockFile`.
 

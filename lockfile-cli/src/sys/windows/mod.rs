@@ -280,6 +280,14 @@ const STATUS_CONTROL_C_EXIT: u32 = 0xC000_013A;
 /// and no group leaders of ours.
 pub(crate) fn at_start(_argv0: Option<&OsStr>) {}
 
+/// No SIGALRM on Windows: nothing to catch.
+pub(crate) fn catch_timer_signal() {}
+
+/// A closed pipe on stdout: Windows has no SIGPIPE to die by; `code` stands.
+pub(crate) fn broken_pipe(code: u8) -> u8 {
+    code
+}
+
 /// Nothing to do: Windows starts programs one way only.
 pub(crate) fn start_as_flock_would(_command: &mut Command) {}
 
