@@ -115,8 +115,8 @@ impl Status {
             flag(holder.and_then(Holder::is_this_host)),
             flag(holder.and_then(Holder::is_alive)),
             flag(holder.and_then(Holder::names_a_holder)),
-            json_string(kernel_state(holder.map(|h| &h.kernel))),
-            holders_json(holder.map(|h| &h.kernel)),
+            json_string(kernel_state(holder.map(|h| &*h.kernel))),
+            holders_json(holder.map(|h| &*h.kernel)),
             number(self.fencing_token),
             number(self.waiting),
         )

@@ -82,7 +82,7 @@ impl KernelLock {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("job.lock");
     /// let _lock = scoped_lockfile::LockFile::new(&path)?;
-    /// if let KernelView::Held { locks, .. } = probe(&path)?.holder().unwrap().kernel.clone() {
+    /// if let KernelView::Held { locks, .. } = *probe(&path)?.holder().unwrap().kernel.clone() {
     ///     let me = &locks[0].holders[0];
     ///     assert_eq!(me.pid, std::process::id());
     ///     assert!(!locks[0].inherited(me));
@@ -122,7 +122,7 @@ impl KernelLock {
 /// # let path = dir.path().join("job.lock");
 /// let _lock = LockFile::new(&path)?;
 /// let holder = probe(&path)?.holder().cloned().unwrap();
-/// match &holder.kernel {
+/// match &*holder.kernel {
 ///     KernelView::Held { .. } => {
 ///         assert_eq!(holder.kernel.holds(std::process::id()), Some(true));
 ///     }

@@ -78,7 +78,7 @@ fn view_answers_free(dir: &Path) -> bool {
     let path = dir.join("free.lock");
     fs::write(&path, "").unwrap();
     let free = matches!(
-        probe(&path).unwrap().holder().map(|h| &h.kernel),
+        probe(&path).unwrap().holder().map(|h| &*h.kernel),
         Some(KernelView::Free { .. })
     );
     if !free {

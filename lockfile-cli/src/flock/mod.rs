@@ -402,7 +402,7 @@ fn wait(options: &Options) -> Result<Wait, ()> {
 fn held_by(target: &Target) -> String {
     if let Target::File { path, .. } = target
         && let Ok(scoped_lockfile::Probe::Held { holder }) = scoped_lockfile::probe(Path::new(path))
-        && holder.kernel != scoped_lockfile::KernelView::Unknown
+        && *holder.kernel != scoped_lockfile::KernelView::Unknown
     {
         return format!(": {}", describe::held(&holder, describe::Medium::File));
     }
