@@ -8,9 +8,9 @@
 //!   means free.
 //! - [`Depth::Taker`] (a `LockError`'s view): also `/proc/PID/comm` and the
 //!   own descriptors (`/proc/PID/fd`, one `stat` each, and the fdinfo of
-//!   those that are the lock file) of the lock's taker; and
-//!   [`process_holds`] those of the pid the content names: two processes at
-//!   most, never a scan.
+//!   those that are the lock file) of the lock's taker (of each reader's
+//!   lock, when readers hold it); and [`process_holds`] those of the pid the
+//!   content names: a writer's taker and one more process, never a scan.
 //! - [`Depth::Holders`] (`probe`): every process's descriptors, as `lslocks`
 //!   does: `/proc/PID/fd` of each process, one `stat` per descriptor (cheaper
 //!   than reading each fdinfo, which is read only for descriptors of the lock
