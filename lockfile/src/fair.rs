@@ -62,11 +62,13 @@ pub(crate) fn check_supported(path: &Path) -> Result<(), LockError> {
 /// The first try of a fair lock: as the default mode's, but a lock found free
 /// is let go again, unwritten, while fair waiters are queued for it that this
 /// newcomer must not overtake (for a reader, queued writers only). Nobody
-/// queued costs one failed `open` (no queue file yet), or one `F_OFD_GETLK`
-/// on a queue file this process found before (see [`Found`]).
+/// queued costs one `F_OFD_GETLK` on the queue file, which the first look of
+/// a process opens (creating it if it can: a missing file cannot be kept
+/// open, and on tmpfs, which caches no negative lookups, each look for it
+/// would cost a locked directory walk) and keeps open (see [`Found`]).
 pub(crate) fn first_try(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
     match try_take(path, request)? {
-        FirstTry::Locked(locked) => match anyone_queued(path, locked.id, request.access) {
+        FirstTry::Locked(locked) => match anyone_queued(path, locked.id, request) {
             Ok(false) => finish(path, locked, request).map(FirstTry::Locked),
             queued => {
                 // A momentary lock: unlocked explicitly, not only closed
@@ -83,8 +85,9 @@ pub(crate) fn first_try(path: &Path, request: Request<'_>) -> Result<FirstTry, L
 /// Whether a fair waiter is queued for the lock file `lock` at `path` that a
 /// newcomer with `access` must let go first: one taking a ticket, or holding
 /// one that `access` conflicts with.
-fn anyone_queued(path: &Path, lock: FileId, access: Access) -> Result<bool, LockError> {
+fn anyone_queued(path: &Path, lock: FileId, request: Request<'_>) -> Result<bool, LockError> {
     let queue = queue_path(path);
+    let access = request.access;
     let io = |err| LockError::io(&queue, err);
     // Length 0: every byte, the counter's and all the slots.
     if let Some(queued) = Found::get().look(lock, &queue, |file| {
@@ -92,8 +95,22 @@ fn anyone_queued(path: &Path, lock: FileId, access: Access) -> Result<bool, Lock
     }) {
         return queued.map_err(io);
     }
-    let Some(file) = open_if_exists(&queue)? else {
-        return Ok(false);
+    let file = match open_lock_file(&queue, request.mode & !READ_ONLY) {
+        Ok(file) => file,
+        // Not ours to create (another user's directory, a read-only file
+        // system): a look at what is there, if anything, not kept.
+        Err(LockError::Io { source, .. })
+            if matches!(
+                source.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            let Some(file) = open_if_exists(&queue)? else {
+                return Ok(false);
+            };
+            return sys::range_conflicts(&file, access, 0, 0).map_err(io);
+        }
+        Err(err) => return Err(err),
     };
     let queued = sys::range_conflicts(&file, access, 0, 0).map_err(io)?;
     Found::get().keep(lock, queue, file);
@@ -104,8 +121,7 @@ fn anyone_queued(path: &Path, lock: FileId, access: Access) -> Result<bool, Lock
 /// that a fair newcomer's look at a queue it saw before is one `fcntl`, not
 /// an `open`, an `fcntl` and a `close`. At most [`KEPT`], the oldest let go
 /// first. A queue file is never deleted (deleting it while waiters queue
-/// would hide them anyway), so a kept descriptor stays the queue's. Only
-/// existing files are kept: a missing one may be created any moment.
+/// would hide them anyway), so a kept descriptor stays the queue's.
 struct Found {
     /// The process these descriptors are of: a child forked without exec
     /// closes its copies and starts afresh.

@@ -48,8 +48,9 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// again in a loop can keep it from one that waits, and a stream of readers
 /// can keep a writer out for as long as it flows. With [`fair`](Self::fair),
 /// waiters queue: a fair participant that finds the lock held takes a ticket
-/// in a queue file beside the lock file (`<lock file>.queue`, created on first
-/// need, left behind and reused, harmless), and is granted the lock after
+/// in a queue file beside the lock file (`<lock file>.queue`, created with the
+/// lock file's mode by the first fair take, left behind and reused,
+/// harmless), and is granted the lock after
 /// every fair participant that took a ticket before it; fair readers queued
 /// together hold it together, and no fair reader overtakes a fair writer
 /// queued before it. A fair participant that finds the lock free takes it at
