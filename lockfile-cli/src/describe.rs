@@ -31,12 +31,17 @@ impl Medium {
 const QUOTED: usize = 60;
 
 /// `pid 42 on web-1` or `pid 42` when the content has one of the holder
-/// shapes, else `None`.
+/// shapes, else `None`; then ` (test db::one)` when a `#[locked]` test wrote
+/// its name (escaped for the terminal).
 pub(crate) fn named(holder: &Holder) -> Option<String> {
     let pid = holder.pid()?;
-    Some(match holder.hostname() {
+    let named = match holder.hostname() {
         Some(host) => format!("pid {pid} on {host}"),
         None => format!("pid {pid}"),
+    };
+    Some(match &holder.test {
+        Some(test) => format!("{named} (test {})", crate::escape::for_terminal(test)),
+        None => named,
     })
 }
 
@@ -119,6 +124,19 @@ mod tests {
 
     fn holder(content: &str) -> Holder {
         Holder::new(Some(content.to_owned()))
+    }
+
+    #[test]
+    fn names_the_test_a_locked_test_wrote() {
+        assert_eq!(
+            named(&holder("42\ntest db::one (pid 42)")).as_deref(),
+            Some("pid 42 (test db::one)")
+        );
+        // Another process's test line (an old tail) is not this holder's.
+        assert_eq!(
+            named(&holder("42\ntest db::one (pid 7)")).as_deref(),
+            Some("pid 42")
+        );
     }
 
     #[test]

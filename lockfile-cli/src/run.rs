@@ -35,8 +35,8 @@ pub(crate) fn run(args: &RunArgs, held: Box<dyn Held>) -> u8 {
             stop,
         },
     );
-    if deadline.is_some_and(|deadline| deadline.fired()) {
-        let lost = held.lost();
+    if let Some(deadline) = deadline.filter(|deadline| deadline.fired()) {
+        let lost = held.lost(deadline.late());
         // The lease is gone or going: whatever release says adds nothing.
         let _ = held.release();
         return report::fail(&lost, LOST);

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Block, Expr, Ident, Lit, LitStr, Token, token};
+use syn::{Block, Expr, ExprArray, ExprLit, Ident, Lit, LitStr, Token, token};
 
 /// The keys after the name, for error messages.
 const KEYS: &str = "`shared`, `fair`, `timeout`, `content_template`, `on`, `on_error` or `crate`";
@@ -123,7 +124,41 @@ fn parse_name(input: ParseStream<'_>) -> syn::Result<Expr> {
     if input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
         return Err(input.error(missing));
     }
-    input.parse()
+    let name = input.parse()?;
+    if let Expr::Array(set) = &name {
+        check_set(set)?;
+    }
+    Ok(name)
+}
+
+/// A literal set `[A, B, ..]` of lock names: at least one, and none written
+/// twice (the same string, or the same path to a `const`). Names that differ
+/// in spelling but not in file (`"a"`, `"./a"`) are merged at run time.
+fn check_set(set: &ExprArray) -> syn::Result<()> {
+    if set.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            set,
+            "empty set of locks: name at least one, e.g. `[\"db\", \"port\"]`",
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for name in &set.elems {
+        let key = match name {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => format!("{:?}", lit.value()),
+            Expr::Path(path) => path.to_token_stream().to_string(),
+            _ => continue,
+        };
+        if seen.contains(&key) {
+            return Err(syn::Error::new_spanned(
+                name,
+                format!("lock `{key}` is named twice in this set: name each lock once"),
+            ));
+        }
+        seen.push(key);
+    }
+    Ok(())
 }
 
 fn parse_key_value(

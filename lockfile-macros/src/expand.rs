@@ -31,6 +31,7 @@ pub(crate) fn locked(args: &LockArgs, item: &TokenStream) -> TokenStream {
 }
 
 fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
+    set_without_backend(args)?;
     let sig = &function.sig;
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
@@ -57,9 +58,14 @@ fn locked_fn(args: &LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     } else if args.backend.is_none() {
         // A sync fn's guard cannot leave its frame: registered as held by this
         // thread, a wait for it on this thread is refused, not a hang.
+        let enter = if matches!(args.name, Expr::Array(_)) {
+            quote!(enter_set_scope)
+        } else {
+            quote!(enter_scope)
+        };
         (
             TokenStream::new(),
-            quote!(#krate::__private::enter_scope(#acquire)),
+            quote!(#krate::__private::#enter(#acquire)),
         )
     } else {
         (TokenStream::new(), acquire)
@@ -117,6 +123,9 @@ fn on_error(args: &LockArgs, output: &ReturnType) -> ErrorPath {
 /// The block's statements are spliced into a block of ours, so `?`, `return`,
 /// `break` and `continue` in them act on the enclosing fn or loop.
 pub(crate) fn with_lock(input: &WithLockInput) -> TokenStream {
+    if let Err(err) = set_without_backend(&input.args) {
+        return err.to_compile_error();
+    }
     let acquire = acquire(&input.args, input.is_async);
     let guard = Ident::new("__lockfile_guard", Span::mixed_site());
     let pending = Ident::new("__lockfile_pending", Span::mixed_site());
@@ -173,11 +182,38 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
             quote!(.content_template(#template))
         }
     });
+    // In a test harness (`cfg(test)` of the crate the macro expands in), the
+    // lock file names the running test.
+    let options = quote! {
+        #krate::__private::naming_the_test(
+            #krate::__private::LockOptions::new()
+                #shared
+                #fair
+                #timeout
+                #template,
+            ::core::cfg!(test),
+        )
+    };
+    if let Expr::Array(set) = name {
+        // Each name as a `Cow<Path>`, so names of different types make one
+        // array; relative ones under the lock directory, if one is set.
+        let names = set
+            .elems
+            .iter()
+            .map(|name| quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name))));
+        let take = if is_async {
+            quote!(.locked_set_async([#(#names),*]))
+        } else {
+            quote!(.locked_set([#(#names),*]))
+        };
+        return quote!(#options #take);
+    }
     // Spanned on the name, so a name that is not a path is reported there.
+    let file_name = quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name)));
     let name = quote_spanned!(name.span()=> &(#name));
     let take = match (&args.backend, is_async) {
-        (None, false) => quote!(.locked_context(#name)),
-        (None, true) => quote!(.locked_context_async(#name)),
+        (None, false) => quote!(.locked_context(#file_name)),
+        (None, true) => quote!(.locked_context_async(#file_name)),
         (Some(backend), false) => {
             let backend = quote_spanned!(backend.span()=> &(#backend));
             quote!(.lock_on(#backend, #name))
@@ -187,13 +223,17 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
             quote!(.lock_on_async(#backend, #name))
         }
     };
-    quote! {
-        #krate::__private::LockOptions::new()
-            #shared
-            #fair
-            #timeout
-            #template
-            #take
+    quote!(#options #take)
+}
+
+/// A set of locks is taken on lock files: a backend's `lock_on` takes one name.
+fn set_without_backend(args: &LockArgs) -> syn::Result<()> {
+    match (&args.name, &args.backend) {
+        (Expr::Array(set), Some(_)) => Err(syn::Error::new_spanned(
+            set,
+            "a set of locks is taken on lock files only: `on = ..` takes a single name",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -204,7 +204,7 @@ pub(crate) fn finish(
 pub(crate) fn contended(path: &Path, held_elsewhere: &Identified, access: Access) -> LockError {
     LockError::Contended {
         path: path.to_path_buf(),
-        holder: holder::look(&held_elsewhere.file, access),
+        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
     }
 }
 
@@ -222,7 +222,7 @@ pub(crate) fn timed_out(
         path: path.to_path_buf(),
         timeout,
         waited: started.elapsed(),
-        holder: holder::look(&held_elsewhere.file, access),
+        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
     }
 }
 

@@ -11,8 +11,8 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::LockedContext;
 use crate::sys::FileId;
+use crate::{LockedContext, LockedSet};
 
 thread_local! {
     /// A handful of entries at a time in practice, so a scan beats hashing.
@@ -29,30 +29,53 @@ pub(crate) fn in_locked_scope(id: FileId) -> bool {
 /// hidden by the macro's hygiene, the fn's frame).
 #[derive(Debug)]
 pub struct LockedScope {
-    context: LockedContext,
+    held: Held,
     _not_send: PhantomData<*const ()>,
+}
+
+/// One lock, or a set of them (`#[locked(["a", "b"])]`).
+#[derive(Debug)]
+enum Held {
+    One(LockedContext),
+    Set(LockedSet),
 }
 
 impl LockedScope {
     pub(crate) fn enter(context: LockedContext) -> Self {
-        let id = context.file_id();
-        SCOPES.with_borrow_mut(|scopes| scopes.push(id));
-        Self {
-            context,
+        Self::register(Held::One(context))
+    }
+
+    pub(crate) fn enter_set(set: LockedSet) -> Self {
+        Self::register(Held::Set(set))
+    }
+
+    fn register(held: Held) -> Self {
+        let scope = Self {
+            held,
             _not_send: PhantomData,
+        };
+        SCOPES.with_borrow_mut(|scopes| scope.each_id(|id| scopes.push(id)));
+        scope
+    }
+
+    fn each_id(&self, mut f: impl FnMut(FileId)) {
+        match &self.held {
+            Held::One(context) => f(context.file_id()),
+            Held::Set(set) => set.file_ids().for_each(f),
         }
     }
 }
 
 impl Drop for LockedScope {
     fn drop(&mut self) {
-        let id = self.context.file_id();
-        // Forgotten before the lock is released (when `context` drops after
+        // Forgotten before the locks are released (when `held` drops after
         // this), so a new holder's entry on this thread is never the one removed.
         SCOPES.with_borrow_mut(|scopes| {
-            if let Some(at) = scopes.iter().rposition(|held| *held == id) {
-                scopes.swap_remove(at);
-            }
+            self.each_id(|id| {
+                if let Some(at) = scopes.iter().rposition(|held| *held == id) {
+                    scopes.swap_remove(at);
+                }
+            });
         });
     }
 }

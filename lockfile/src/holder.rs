@@ -3,10 +3,11 @@
 use std::fmt::{self, Write};
 use std::fs::File;
 
-use crate::sys::{self, Access};
-use crate::template;
+use crate::sys::{self, Access, Depth, FileId, Seen};
+use crate::{KernelView, template};
 
-/// Who holds a lock: what its lock file says, and whether readers hold it.
+/// Who holds a lock: what its lock file says, whether readers hold it, and
+/// which processes hold it as the kernel tells, where it can ([`kernel`](Self::kernel)).
 ///
 /// An exclusive holder writes its content (by default `"{pid}"`, or
 /// `"{pid};{hostname}"` with that template); [`pid`](Self::pid),
@@ -46,6 +47,21 @@ pub struct Holder {
     /// Whether shared holders (readers) hold the lock rather than one
     /// exclusive holder.
     pub shared: bool,
+    /// Which processes hold the lock, as the kernel tells it: the real
+    /// holders, whatever the content says. [`KernelView::Unknown`] where the
+    /// platform has no such view (see [`KernelView`]) and for holders made
+    /// with [`Holder::new`]. [`probe`](crate::probe) lists every holder; a
+    /// [`LockError`](crate::LockError) only the lock's taker, if it still
+    /// holds it (bounded cost: no scan of every process on every error).
+    pub kernel: KernelView,
+    /// Whether the content's pid holds the lock, where asked of that
+    /// process alone because `kernel` does not list every holder.
+    pub(crate) named_holds: Option<bool>,
+    /// The test that holds it, when a `#[locked]` fn or `with_lock!` in a
+    /// test harness wrote its name on the lock file's second line (`test
+    /// NAME (pid PID)`, checked against the pid of the first). `None`
+    /// outside tests, and for shared holders, who write nothing.
+    pub test: Option<String>,
 }
 
 impl Holder {
@@ -57,10 +73,35 @@ impl Holder {
     /// assert_eq!(holder.pid(), Some(4242));
     /// assert_eq!(holder.hostname(), Some("web-1"));
     /// ```
+    ///
+    /// Content of more than one line is the first line, trimmed, and a
+    /// second that may name a test (see [`test`](Self::test)):
+    ///
+    /// ```
+    /// let holder = scoped_lockfile::Holder::new(Some("4242\ntest db::one (pid 4242)".into()));
+    /// assert_eq!(holder.content.as_deref(), Some("4242"));
+    /// assert_eq!(holder.test.as_deref(), Some("db::one"));
+    /// assert_eq!(holder.to_string(), "4242 (test db::one)");
+    /// ```
     pub fn new(content: Option<String>) -> Self {
+        let (content, test) = match content {
+            Some(lines_read) if lines_read.contains('\n') => {
+                let mut lines = lines_read.lines();
+                let first = lines.next().unwrap_or_default().trim();
+                let pid = Self::new(Some(first.to_owned())).pid();
+                let test = lines
+                    .next()
+                    .and_then(|line| crate::harness::parse_test_line(line, pid));
+                ((!first.is_empty()).then(|| first.to_owned()), test)
+            }
+            content => (content, None),
+        };
         Self {
             content,
             shared: false,
+            kernel: KernelView::Unknown,
+            named_holds: None,
+            test,
         }
     }
 
@@ -105,12 +146,25 @@ impl Holder {
             .map(|hostname| hostname == template::hostname())
     }
 
-    /// Whether the holder's process is running, when that can be told: it
-    /// names its pid and this host (a pid means nothing on another host, and a
-    /// bare pid may be another container's). `Some(false)` while the lock is
-    /// held means the lock is held by a process that did not write (a child
-    /// that inherited it, `flock(1)`, a reader) or the pid is in another pid
-    /// namespace: never a reason to delete the lock file.
+    /// Whether the process the content names is running and, where the
+    /// kernel tells who holds the lock, is one of its holders; `None` when
+    /// that cannot be told.
+    ///
+    /// - The kernel lists the content's pid among the holders: `Some(true)`,
+    ///   even for a bare `{pid}` content.
+    /// - The kernel lists every holder (or proved the holder invisible from
+    ///   here, [`KernelView::Unseen`]) and the content's pid is not one of
+    ///   them: `Some(false)`, even if a process with that pid runs: the pid
+    ///   was reused by an unrelated process, is another pid namespace's (every
+    ///   container's first process is pid 1), or its process let go while a
+    ///   process that inherited the lock (a daemon it started, `flock(1)`'s
+    ///   command) holds it on. [`Holder::names_a_holder`] tells this apart
+    ///   from a process that is gone.
+    /// - Otherwise (no kernel view, or the lock is free): whether a process
+    ///   with that pid runs, when the content names this host (a pid means
+    ///   nothing on another host, and a bare pid may be another container's).
+    ///
+    /// `Some(false)` is never a reason to delete the lock file.
     ///
     /// ```
     /// use scoped_lockfile::Holder;
@@ -120,10 +174,43 @@ impl Holder {
     /// assert_eq!(Holder::new(Some(std::process::id().to_string())).is_alive(), None);
     /// ```
     pub fn is_alive(&self) -> Option<bool> {
+        let pid = self.pid()?;
+        if self.is_this_host() == Some(false) {
+            return None;
+        }
+        if let Some(holds) = self.names_a_holder()
+            && (holds || matches!(self.kernel, KernelView::Held { .. } | KernelView::Unseen))
+        {
+            return Some(holds);
+        }
         if self.is_this_host()? {
-            sys::process_alive(self.pid()?)
+            sys::process_alive(pid)
         } else {
             None
+        }
+    }
+
+    /// Whether the pid the content names is one of the lock's holders as the
+    /// kernel lists them: `None` without a pid in the content or a kernel
+    /// view that can tell (see [`KernelView::holds`]); `Some(false)` when the
+    /// holders are [`Unseen`](KernelView::Unseen) from here.
+    ///
+    /// ```
+    /// use scoped_lockfile::{KernelView, LockFile, probe};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("job.lock");
+    /// let _lock = LockFile::new(&path)?;
+    /// let holder = probe(&path)?.holder().cloned().unwrap();
+    /// if holder.kernel != KernelView::Unknown {
+    ///     assert_eq!(holder.names_a_holder(), Some(true));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn names_a_holder(&self) -> Option<bool> {
+        let pid = self.pid()?;
+        match self.kernel {
+            KernelView::Unseen => Some(false),
+            _ => self.kernel.holds(pid).or(self.named_holds),
         }
     }
 
@@ -146,6 +233,21 @@ impl fmt::Display for Holder {
             (_, true) => f.write_str("shared holders"),
             (Some(content), false) => write_escaped(f, content),
             (None, false) => f.write_str("an unknown holder"),
+        }?;
+        self.write_test(f)
+    }
+}
+
+impl Holder {
+    /// ` (test NAME)` after the holder, when an exclusive holder named its test.
+    pub(crate) fn write_test(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.test, self.shared) {
+            (Some(test), false) => {
+                f.write_str(" (test ")?;
+                write_escaped(f, test)?;
+                f.write_str(")")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -162,16 +264,46 @@ pub(crate) fn write_escaped(f: &mut fmt::Formatter<'_>, content: &str) -> fmt::R
     Ok(())
 }
 
-/// Who holds the lock that `file` (our own descriptor, which does not hold
-/// it) could not take with `wanted` access. A reader is refused only by a
-/// writer; a writer by either, which a momentary shared try on `file` tells
-/// apart (let go at once).
-pub(crate) fn look(file: &File, wanted: Access) -> Holder {
-    let shared = wanted == Access::Exclusive && held_shared(file);
+/// Who holds the lock that `file` (our own descriptor of the file `id`,
+/// which does not hold it) could not take with `wanted` access, for a
+/// `LockError`: the kernel's view at [`Depth::Taker`]. A reader is refused
+/// only by a writer; a writer by either, which the kernel's view tells apart,
+/// or else a momentary shared try on `file` (let go at once).
+pub(crate) fn look(file: &File, id: FileId, wanted: Access) -> Holder {
+    let content = read_content(file);
+    let kernel = match sys::kernel_view(file, id, Depth::Taker) {
+        Seen::Answer(view) => view,
+        // Our try just failed: held, by nobody the table shows.
+        Seen::Try => sys::unseen_view(id, Depth::Taker),
+        Seen::NoView => KernelView::Unknown,
+    };
+    // The holders are not all listed here (no scan per error), so whether
+    // the content's pid is one is asked of that one process.
+    let named = Holder::new(content.clone()).pid();
+    let named_holds = match (&kernel, named) {
+        (KernelView::Held { .. }, Some(pid)) => match kernel.holds(pid) {
+            Some(holds) => Some(holds),
+            None => sys::process_holds(pid, id),
+        },
+        _ => None,
+    };
+    let shared = match kernel_shared(&kernel) {
+        Some(shared) => shared,
+        None => wanted == Access::Exclusive && held_shared(file),
+    };
     Holder {
-        content: read_content(file),
         shared,
+        kernel,
+        named_holds,
+        ..Holder::new(content)
     }
+}
+
+/// Whether readers hold the lock, if the kernel's view lists its holders.
+pub(crate) fn kernel_shared(kernel: &KernelView) -> Option<bool> {
+    let mut locks = kernel.flock_locks().peekable();
+    locks.peek()?;
+    Some(locks.all(|lock| lock.shared))
 }
 
 /// Whether readers, and no writer, hold the lock `file` does not hold.
@@ -190,8 +322,9 @@ pub(crate) fn held_shared(file: &File) -> bool {
     }
 }
 
-/// What the holder wrote: its first line, trimmed; `None` if that is empty or
-/// the file unreadable.
+/// What the holder wrote: its first line, trimmed, and a second line if
+/// there is one (which may name a test, see `Holder::new`); `None` if the
+/// first is empty or the file unreadable.
 ///
 /// Read through our own descriptor at an offset, which needs no lock and moves
 /// no file position. Only the first line counts: a holder writes its line at
@@ -202,9 +335,16 @@ pub(crate) fn read_content(file: &File) -> Option<String> {
     let mut buf = vec![0; MAX_HOLDER_LEN];
     let len = sys::read_at(file, &mut buf, sys::HOLDER_OFFSET).ok()?;
     let read = &buf[..len];
-    let line = read.split(|&b| b == b'\n').next().unwrap_or(read);
-    let content = String::from_utf8_lossy(line).trim().to_owned();
-    (!content.is_empty()).then_some(content)
+    let mut lines = read.split(|&b| b == b'\n');
+    let first = String::from_utf8_lossy(lines.next().unwrap_or(read));
+    let first = first.trim();
+    if first.is_empty() {
+        return None;
+    }
+    match lines.next().filter(|second| !second.is_empty()) {
+        Some(second) => Some(format!("{first}\n{}", String::from_utf8_lossy(second))),
+        None => Some(first.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -249,7 +389,10 @@ mod tests {
         let path = dir.path().join("lock");
         std::fs::write(&path, " 8357;vm\nLONG-LONG-LONG\n").unwrap();
         let file = File::open(&path).unwrap();
-        assert_eq!(read_content(&file).as_deref(), Some("8357;vm"));
+        assert_eq!(
+            Holder::new(read_content(&file)).content.as_deref(),
+            Some("8357;vm")
+        );
         std::fs::write(&path, "\n\n").unwrap();
         assert_eq!(read_content(&file), None);
     }

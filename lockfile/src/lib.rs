@@ -1,3 +1,22 @@
+// The README's links go to docs.rs for readers of the repository and the
+// registry page; here, where rustdoc can resolve them, the first definition
+// of each (these) wins and links within these docs.
+//! [`LockFile::new`]: crate::LockFile::new
+//! [`LockFile::with_content_template`]: crate::LockFile::with_content_template
+//! [`LockedContext::new`]: crate::LockedContext::new
+//! [`LockedContext::with_timeout`]: crate::LockedContext::with_timeout
+//! [`LockedFile::open`]: crate::LockedFile::open
+//! [`LockOptions`]: crate::LockOptions
+//! [`LockOptions::lock_async`]: crate::LockOptions::lock_async
+//! [`locked`]: macro@crate::locked
+//! [`with_lock!`]: macro@crate::with_lock
+//! [`probe`]: crate::probe()
+//! [`LockError`]: crate::LockError
+//! [`LockOptions::shared`]: crate::LockOptions::shared
+//! [`LockOptions::try_lock`]: crate::LockOptions::try_lock
+//! [`LockOptions::lock_on`]: crate::LockOptions::lock_on
+//! [`Holder`]: crate::Holder
+//! [`Backend`]: crate::Backend
 #![doc = include_str!("../README.md")]
 // Unsafe code lives in `sys` alone: the Windows FFI, and on Unix the fork
 // handler that closes a forked child's copies of descriptors being waited on.
@@ -9,10 +28,13 @@ mod backend;
 mod context;
 mod error;
 mod fair;
+mod harness;
 mod held;
 mod holder;
+mod kernel;
 mod lock_file;
 mod lock_future;
+mod lock_set;
 mod locked_file;
 mod mode;
 mod open;
@@ -26,8 +48,11 @@ mod wait;
 pub use backend::{Backend, Files};
 pub use context::LockedContext;
 pub use error::LockError;
+pub use harness::{LOCK_DIR_ENV, in_lock_dir};
 pub use holder::Holder;
+pub use kernel::{KernelLock, KernelView, LockKind, Process};
 pub use lock_file::LockFile;
+pub use lock_set::LockedSet;
 pub use locked_file::LockedFile;
 pub use options::LockOptions;
 pub use probe::{Probe, probe};
@@ -35,12 +60,19 @@ pub use probe::{Probe, probe};
 #[cfg(feature = "macros")]
 pub use scoped_lockfile_macros::{locked, with_lock};
 
+/// A page, not a module of items: `#[locked]` as the cross-process
+/// `serial_test`, under `cargo test` and `cargo nextest run`.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/serializing-tests.md")]
+pub mod serializing_tests {}
+
 /// Not public API: what the `scoped-lockfile-macros` expansions call. May change in any
 /// release without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::held::LockedScope;
-    pub use crate::{LockError, LockOptions, LockedContext};
+    pub use crate::{LockError, LockOptions, LockedContext, LockedSet};
+    pub use std::path::Path;
     pub use std::time::Duration;
 
     pub use crate::template::TemplateError;
@@ -58,12 +90,33 @@ pub mod __private {
         result.map(LockedScope::enter)
     }
 
-    /// The guard, or a panic with the error's message, for `#[locked]` fns that
-    /// do not return `Result`. `track_caller` puts the panic at the attribute.
+    /// As [`enter_scope`], for `#[locked([NAME, ..])]`: every lock of the set.
+    pub fn enter_set_scope(result: Result<LockedSet, LockError>) -> Result<LockedScope, LockError> {
+        result.map(LockedScope::enter_set)
+    }
+
+    /// A lock name as `#[locked]` and `with_lock!` take it: a relative one
+    /// under `SCOPED_LOCKFILE_DIR` when that is set.
+    pub fn in_lock_dir<P: AsRef<Path> + ?Sized>(name: &P) -> std::borrow::Cow<'_, Path> {
+        crate::harness::resolve(name.as_ref())
+    }
+
+    /// The options, naming the running test in the lock file when
+    /// `in_test` (`cfg!(test)` where the macro expands) and the harness
+    /// tells the test's name.
+    pub fn naming_the_test(options: LockOptions, in_test: bool) -> LockOptions {
+        crate::harness::naming_the_test(options, in_test)
+    }
+
+    /// The guard, or a panic with the error's message (and, after a timeout,
+    /// how long it waited), for `#[locked]` fns that do not return `Result`. `track_caller` puts the panic at the attribute.
     #[track_caller]
     pub fn expect_lock<G>(result: Result<G, LockError>) -> G {
         match result {
             Ok(guard) => guard,
+            // A test that times out says how long it waited, with the lock
+            // and its holder (the test, when one holds it).
+            Err(err @ LockError::Timeout { waited, .. }) => panic!("{err}; waited {waited:.1?}"),
             Err(err) => panic!("{err}"),
         }
     }

@@ -662,6 +662,14 @@ impl LockOptions {
         Ok(rendered[1..rendered.len() - 1].to_owned())
     }
 
+    /// The template, then a line naming the running test (semantic 21).
+    pub(crate) fn with_test_line(mut self, test: &str) -> Self {
+        self.template.push('\n');
+        self.template
+            .push_str(&crate::harness::test_line_template(test));
+        self
+    }
+
     fn parse_template(&self, path: &Path) -> Result<Template, LockError> {
         Template::parse(&self.template).map_err(|bad| LockError::InvalidTemplate {
             path: path.to_path_buf(),

@@ -365,6 +365,8 @@ fn sigkill_at_any_point_never_lets_two_fair_or_default_holders_in() {
         kills += 1;
         running.push(spawn(&mut random));
     }
+    // Logged as the others: one killed while holding lets the next one in
+    // before the next kill.
     running.into_iter().for_each(kill);
 
     let log = std::fs::read_to_string(&marks).unwrap();

@@ -158,13 +158,11 @@ impl Held for HeldLease {
         let watch = self.guard.watch();
         let deadline = watch.clone();
         let (stop, fire) = Stop::new(self.grace, move || {
-            // Lost for a reason the clock does not show (the server said so,
-            // the key was deleted): at once.
-            if deadline.is_lost() {
-                std::time::Instant::now()
-            } else {
-                deadline.valid_until()
-            }
+            let until = deadline.valid_until();
+            // Lost before its deadline: the server said so, or the key was
+            // deleted. Another holder may have it already: at once.
+            let early = deadline.is_lost() && std::time::Instant::now() < until;
+            (!early).then_some(until)
         });
         // Wakes the supervisor when a loss is known before its deadline.
         // Also completes once the guard is released, after the command:
@@ -182,13 +180,20 @@ impl Held for HeldLease {
         None
     }
 
-    fn lost(&self) -> String {
-        format!(
-            "lost the etcd lease of '{}': it could not be renewed in time (lockfile cut off \
-             from the cluster, or stopped); the command was ended before the lease could \
-             expire",
-            self.guard.name()
-        )
+    fn lost(&self, late: bool) -> String {
+        let name = self.guard.name();
+        if late {
+            format!(
+                "lost the etcd lease of '{name}': lockfile was stopped (or cut off) past it, \
+                 so the command may have run alongside the next holder; it was killed as soon \
+                 as lockfile ran again"
+            )
+        } else {
+            format!(
+                "lost the etcd lease of '{name}': it could not be renewed in time (lockfile cut \
+                 off from the cluster); the command was ended before the lease could expire"
+            )
+        }
     }
 
     fn release(self: Box<Self>) -> Result<(), LockError> {

@@ -94,7 +94,7 @@ impl Held for HeldFile {
         })
     }
 
-    fn lost(&self) -> String {
+    fn lost(&self, _late: bool) -> String {
         unreachable!("a lock file is not lost while held")
     }
 

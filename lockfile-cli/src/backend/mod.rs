@@ -144,8 +144,8 @@ pub(crate) trait Held {
     fn caveat(&self) -> Option<String>;
 
     /// The error to report, and exit with, when [`stop`](Self::stop) ended
-    /// the command.
-    fn lost(&self) -> String;
+    /// the command; `late`: only after the deadline had passed.
+    fn lost(&self, late: bool) -> String;
 
     /// Releases the lock.
     fn release(self: Box<Self>) -> Result<(), LockError>;

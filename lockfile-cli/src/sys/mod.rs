@@ -106,19 +106,22 @@ pub(crate) struct Stop {
 
 /// By when the command must be dead, and whether we ended it.
 pub(crate) struct Deadline {
-    kill_by: Box<dyn Fn() -> Instant + Send + Sync>,
+    kill_by: Box<dyn Fn() -> Option<Instant> + Send + Sync>,
     fired: AtomicBool,
+    late: AtomicBool,
 }
 
 impl Deadline {
-    /// The instant the command must be dead by; past once the lock is lost.
-    pub(crate) fn kill_by(&self) -> Instant {
+    /// The instant the command must be dead by; `None` once the lock is
+    /// known to be lost (it must be dead now).
+    pub(crate) fn kill_by(&self) -> Option<Instant> {
         (self.kill_by)()
     }
 
     /// Whether it has come: the lock is lost, or as good as.
     pub(crate) fn passed(&self) -> bool {
-        Instant::now() >= self.kill_by()
+        self.kill_by()
+            .is_none_or(|kill_by| Instant::now() >= kill_by)
     }
 
     /// Whether the command got a signal from us for it.
@@ -128,6 +131,21 @@ impl Deadline {
 
     pub(crate) fn mark_fired(&self) {
         self.fired.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the command was killed only after the deadline had passed:
+    /// we were stopped (or starved) past it, or the lock was lost at once
+    /// (the server ended it). It may then have run alongside another holder.
+    pub(crate) fn late(&self) -> bool {
+        self.late.load(Ordering::SeqCst)
+    }
+
+    /// The command is being killed now, `late` or not.
+    pub(crate) fn mark_killed(&self, late: bool) {
+        self.mark_fired();
+        if late {
+            self.late.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -143,11 +161,11 @@ pub(crate) enum Ending {
 
 impl Stop {
     /// A stop with `grace` between SIGTERM and SIGKILL and the deadline
-    /// `kill_by` tells, and the sender that wakes it.
+    /// `kill_by` tells (`None`: now), and the sender that wakes it.
     #[allow(dead_code)] // only the etcd backend's locks can be lost
     pub(crate) fn new(
         grace: Duration,
-        kill_by: impl Fn() -> Instant + Send + Sync + 'static,
+        kill_by: impl Fn() -> Option<Instant> + Send + Sync + 'static,
     ) -> (Self, Sender<Ending>) {
         let (wake, events) = channel();
         let stop = Self {
@@ -157,6 +175,7 @@ impl Stop {
             deadline: Arc::new(Deadline {
                 kill_by: Box::new(kill_by),
                 fired: AtomicBool::new(false),
+                late: AtomicBool::new(false),
             }),
         };
         (stop, wake)

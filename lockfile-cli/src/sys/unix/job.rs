@@ -48,7 +48,7 @@ impl Job {
         if let Some(deadline) = &self.deadline
             && deadline.passed()
         {
-            deadline.mark_fired();
+            deadline.mark_killed(true);
             self.signal(libc::SIGKILL);
             return;
         }

@@ -33,7 +33,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustix::fs::{FileType, fstat};
 use rustix::io::{Errno, FdFlags, fcntl_getfd, fcntl_setfd};
@@ -45,6 +45,9 @@ use super::job::Job;
 use super::leader::Leader;
 use super::terminal::Terminal;
 use crate::sys::{Ended, Ending, NotStarted, Stop, Supervision};
+
+/// How far past its deadline a kill counts as late: more than a timer's slack.
+const LATE: Duration = Duration::from_millis(100);
 
 /// Runs `command` as `supervision` says, and waits until it ends, passing
 /// signals on meanwhile.
@@ -138,11 +141,16 @@ fn end_when_due(stop: Stop, job: Arc<Job>) -> (std::sync::mpsc::Sender<Ending>, 
         let deadline = &stop.deadline;
         let mut terminated: Option<Instant> = None;
         loop {
+            // Read before the clock: a deadline of "now" is then never ahead.
+            let known = deadline.kill_by();
             let now = Instant::now();
-            let kill_by = deadline.kill_by();
+            let kill_by = known.unwrap_or(now);
             let kill_at = terminated.map_or(kill_by, |at| kill_by.min(at + stop.grace));
             if now >= kill_at {
-                deadline.mark_fired();
+                // Woken well after the deadline (we were stopped), or told
+                // the lock is gone: the command may have overlapped.
+                let late = known.is_none() || now >= kill_by + LATE;
+                deadline.mark_killed(late);
                 job.signal(libc::SIGKILL);
                 return;
             }

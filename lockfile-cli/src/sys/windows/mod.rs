@@ -329,10 +329,11 @@ fn end_when_due(
     let exited = stop.exited.clone();
     let ender = std::thread::spawn(move || {
         loop {
-            let now = std::time::Instant::now();
             let kill_by = stop.deadline.kill_by();
+            let now = std::time::Instant::now();
+            let kill_by = kill_by.unwrap_or(now);
             if now >= kill_by {
-                stop.deadline.mark_fired();
+                stop.deadline.mark_killed(false);
                 let _ = ffi::terminate(process.as_handle(), 1);
                 return;
             }

@@ -8,8 +8,10 @@
 //! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
 //! holder marks DIR ROUNDS
+//! holder sets DIR ROUNDS NAME,NAME.. [--async]
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
+//! holder probe PATH
 //! holder fair-marks DIR ROUNDS
 //! holder relock PATH LOG MS [--fair]
 //! holder readers PATH LOG COUNT [--fair]
@@ -48,11 +50,14 @@
 //!   once it has it); the parent prints `child <exit code>`.
 //! - `marks`: calls a `#[locked]` function ROUNDS times, which appends an `enter`
 //!   and, a moment later, a `leave` line with its pid to `DIR/marks`.
+//! - `sets`: ROUNDS times, takes the lock set of the comma-separated NAMEs
+//!   under DIR (`locked_set`, waiting forever; `locked_set_async` with
+//!   `--async`) and appends `enter` and `leave` lines to `DIR/marks` under it.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
 //!   to the number in it.
 //! - `fair-marks`: as `marks`, with a fair `#[locked]` fn.
 //! - `relock`: for MS milliseconds, takes the lock (waiting forever), appends
-//!   `relock` to LOG, holds it 2 ms, releases it and takes it again at once.
+//!   `relock` to LOG, holds it 20 ms, releases it and takes it again at once.
 //! - `readers`: COUNT threads, one every 25 ms, each taking a shared lock
 //!   (waiting forever), appending `reader` to LOG and holding it 60 ms: a
 //!   stream of overlapping readers.
@@ -60,6 +65,11 @@
 //!   and reports what it took, the error, whether every lock taken (but the last,
 //!   released to have a descriptor to check with) is still held, and its open
 //!   descriptors before and after releasing them all.
+//! - `probe`: prints what `probe` says, on one line: `missing`, `free
+//!   <view>` or `held <view>`, where the view is `unknown`, `unseen`,
+//!   `free` or `holders` followed by `PID:COMMAND:taker|inherited` for each
+//!   holder (`-` for a command not known); for the tests that run it in
+//!   another pid namespace.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, Write};
@@ -79,7 +89,7 @@ mod zc;
 const USAGE: &str = "usage: holder lock|context|file PATH [--wait MS|forever] [--template T] \
                      [--mode M] [--report-fds] [--async] [--signal-storm] [--shared]\n       \
                      holder fork PATH drop|close\n       holder marks DIR ROUNDS\n       \
-                     holder count COUNTER ROUNDS\n       holder many DIR MAX";
+                     holder sets DIR ROUNDS NAME,NAME.. [--async]\n       holder count COUNTER ROUNDS\n       holder many DIR MAX";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -90,8 +100,10 @@ fn main() -> ExitCode {
     let number = || rest[0].parse::<usize>().expect("a number");
     match kind.as_str() {
         "marks" => (0..number()).for_each(|_| append_marks(Path::new(path))),
+        "sets" => sets(Path::new(path), number(), &rest[1], rest.get(2)),
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
+        "probe" => say(&probe_line(Path::new(path))),
         "fair-marks" => (0..number()).for_each(|_| append_fair_marks(Path::new(path))),
         "relock" | "readers" => {
             let fair = rest.get(2).is_some_and(|flag| flag == "--fair");
@@ -271,7 +283,10 @@ fn relock(path: &Path, log: &Path, millis: u64, fair: bool) {
     while std::time::Instant::now() < until {
         let lock = options.lock(path).expect("relock");
         append(log, "relock");
-        std::thread::sleep(Duration::from_millis(2));
+        // Held long enough that a newcomer descheduled between logging
+        // `waiting` and queueing (a loaded machine) rarely misses more than
+        // one turn; barging happens between the drop and the next take.
+        std::thread::sleep(Duration::from_millis(20));
         drop(lock);
     }
 }
@@ -407,6 +422,26 @@ fn append_fair_marks(dir: &Path) {
         .expect("write");
 }
 
+fn sets(dir: &Path, rounds: usize, names: &str, flag: Option<&String>) {
+    let names: Vec<_> = names.split(',').map(|name| dir.join(name)).collect();
+    let options = LockOptions::new();
+    let is_async = flag.is_some_and(|flag| flag == "--async");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for _ in 0..rounds {
+        let set = if is_async {
+            runtime.block_on(options.locked_set_async(&names))
+        } else {
+            options.locked_set(&names)
+        }
+        .expect("take the set");
+        append_marks(dir);
+        drop(set);
+    }
+}
+
 fn increment(counter: &Path) {
     let mut file = LockedFile::open(counter, "r+").expect("lock and open the counter");
     let mut text = String::new();
@@ -454,6 +489,37 @@ fn many(dir: &Path, max: usize) {
     println!("still held {still_held} of {}", held.len());
     drop(held);
     println!("fds {before} {}", open_fds());
+}
+
+fn probe_line(path: &Path) -> String {
+    use scoped_lockfile::{KernelView, Probe};
+    let probed = scoped_lockfile::probe(path).expect("probe");
+    let Some(holder) = probed.holder() else {
+        return "missing".into();
+    };
+    let state = if matches!(probed, Probe::Held { .. }) {
+        "held"
+    } else {
+        "free"
+    };
+    let view = match &holder.kernel {
+        KernelView::Unknown => "unknown".to_owned(),
+        KernelView::Unseen => "unseen".to_owned(),
+        KernelView::Free { .. } => "free".to_owned(),
+        view => {
+            let holders = view.holders().map(|(lock, process)| {
+                let how = if lock.inherited(process) {
+                    "inherited"
+                } else {
+                    "taker"
+                };
+                let command = process.command.as_deref().unwrap_or("-");
+                format!(" {}:{command}:{how}", process.pid)
+            });
+            format!("holders{}", holders.collect::<String>())
+        }
+    };
+    format!("{state} {view}")
 }
 
 fn open_fds() -> usize {

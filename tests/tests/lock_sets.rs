@@ -1,0 +1,249 @@
+//! Several locks at once (semantic 20): `LockOptions::locked_set`, its async
+//! form, and `#[locked([..])]` / `with_lock!([..], ..)`, across processes.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use scoped_lockfile::{LockError, LockOptions, locked, with_lock};
+use support::{Holder, PATIENCE, holder_command, try_lock_elsewhere};
+
+fn spawn_sets(dir: &Path, rounds: usize, names: &str, is_async: bool) -> Child {
+    let rounds = rounds.to_string();
+    let mut args = vec!["sets", dir.to_str().unwrap(), &rounds, names];
+    if is_async {
+        args.push("--async");
+    }
+    holder_command(&args).stdin(Stdio::null()).spawn().unwrap()
+}
+
+/// Reaps every worker, or kills them all and fails if one is still running
+/// after `PATIENCE`: a deadlock shows as a failure, not a hung suite.
+fn finish_or_deadlock(mut workers: Vec<Child>) {
+    let started = Instant::now();
+    while !workers.is_empty() {
+        let mut still = Vec::new();
+        for mut worker in workers {
+            match worker.try_wait().unwrap() {
+                Some(status) => assert!(status.success(), "a worker failed: {status}"),
+                None => still.push(worker),
+            }
+        }
+        workers = still;
+        if started.elapsed() > PATIENCE {
+            for worker in &mut workers {
+                let _ = worker.kill();
+                let _ = worker.wait();
+            }
+            panic!("{} workers still waiting: deadlock", workers.len());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_not_interleaved(dir: &Path, expected_rounds: usize) {
+    let marks = std::fs::read_to_string(dir.join("marks")).unwrap();
+    let lines: Vec<&str> = marks.lines().collect();
+    assert_eq!(lines.len(), 2 * expected_rounds, "{marks}");
+    for pair in lines.chunks(2) {
+        assert!(pair[0].starts_with("enter "), "{marks}");
+        assert_eq!(pair[1], pair[0].replace("enter", "leave"), "{marks}");
+    }
+}
+
+#[test]
+fn sets_taken_in_opposite_orders_by_processes_never_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let rounds = 60;
+    // Sync and async takers, each side naming the locks in its own order.
+    let workers = vec![
+        spawn_sets(dir.path(), rounds, "a,b", false),
+        spawn_sets(dir.path(), rounds, "b,a", false),
+        spawn_sets(dir.path(), rounds, "b,a", true),
+        spawn_sets(dir.path(), rounds, "a,b,a", true),
+    ];
+    finish_or_deadlock(workers);
+    assert_not_interleaved(dir.path(), 4 * rounds);
+}
+
+#[test]
+fn a_set_that_fails_leaves_none_of_its_locks_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    let holder = Holder::locked(&["context", b.to_str().unwrap()]);
+    let opts = LockOptions::new().timeout(Duration::from_millis(200));
+    match opts.locked_set([&c, &b, &a]) {
+        Err(LockError::Timeout {
+            path,
+            timeout,
+            waited,
+            holder: who,
+        }) => {
+            assert!(path.ends_with("b.lock"), "{path:?}");
+            assert_eq!(timeout, Duration::from_millis(200));
+            assert!(waited >= timeout, "{waited:?}");
+            assert_eq!(who.content, Some(holder.pid().to_string()));
+        }
+        other => panic!("expected Timeout on b, got {other:?}"),
+    }
+    // `a` was taken before `b` was waited for; it is free again, and `c`
+    // was never taken.
+    for free in ["a.lock", "c.lock"] {
+        let out = try_lock_elsewhere(&dir.path().join(free));
+        assert!(out.status.success(), "{free}: {out:?}");
+    }
+    // A single try says Contended, as one lock would.
+    let one_try = LockOptions::new().timeout(Duration::ZERO);
+    assert!(matches!(
+        one_try.locked_set([&a, &b]),
+        Err(LockError::Contended { .. })
+    ));
+    assert!(
+        try_lock_elsewhere(&dir.path().join("a.lock"))
+            .status
+            .success()
+    );
+    holder.release();
+    assert_eq!(opts.locked_set([&c, &b, &a]).unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_set_that_times_out_leaves_none_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let holder = Holder::locked(&["context", b.to_str().unwrap()]);
+    let opts = LockOptions::new().timeout(Duration::from_millis(200));
+    let err = opts.locked_set_async([&b, &a]).await.unwrap_err();
+    assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+    assert!(
+        try_lock_elsewhere(&dir.path().join("a.lock"))
+            .status
+            .success()
+    );
+    holder.release();
+    assert_eq!(opts.locked_set_async([&b, &a]).await.unwrap().len(), 2);
+}
+
+#[test]
+fn shared_applies_to_every_lock_of_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let readers = LockOptions::new().shared();
+    let _set = readers.locked_set([&a, &b]).unwrap();
+    for name in ["a.lock", "b.lock"] {
+        let path = dir.path().join(name);
+        let reader = Holder::locked(&["lock", path.to_str().unwrap(), "--shared"]);
+        reader.release();
+        let writer = try_lock_elsewhere(&path);
+        assert_eq!(writer.status.code(), Some(3), "{name}: {writer:?}");
+    }
+}
+
+#[test]
+fn spellings_of_one_lock_are_merged_and_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let spellings = [
+        dir.path().join("b"),
+        dir.path().join("sub/../a"),
+        dir.path().join("a"),
+        dir.path().join("./b"),
+    ];
+    let set = LockOptions::new()
+        .timeout(Duration::ZERO)
+        .locked_set(&spellings)
+        .unwrap();
+    let canonical = dir.path().canonicalize().unwrap();
+    let paths: Vec<_> = set.paths().map(Path::to_path_buf).collect();
+    assert_eq!(paths, [canonical.join("a.lock"), canonical.join("b.lock")]);
+}
+
+#[test]
+fn a_name_in_a_missing_directory_is_an_error_naming_it_and_takes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let missing = dir.path().join("no-such-dir").join("x");
+    let err = LockOptions::new().locked_set([&a, &missing]).unwrap_err();
+    assert!(matches!(err, LockError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+    assert!(!dir.path().join("a.lock").exists(), "nothing is touched");
+}
+
+#[locked([a, b], timeout = "5s")]
+fn both(a: &Path, b: &Path) -> Result<(), LockError> {
+    for name in ["a.lock", "b.lock"] {
+        let out = try_lock_elsewhere(&a.parent().unwrap().join(name));
+        assert_eq!(out.status.code(), Some(3), "{name} is not held: {out:?}");
+    }
+    let _ = b;
+    Ok(())
+}
+
+#[locked([a, b])]
+fn reentered(a: &Path, b: &Path, again: bool) -> Result<(), LockError> {
+    if again {
+        return reentered(b, a, false);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_locked_fn_holds_its_whole_set_and_refuses_a_certain_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    both(&b, &a).unwrap();
+    assert!(
+        try_lock_elsewhere(&dir.path().join("a.lock"))
+            .status
+            .success()
+    );
+    // Re-entered on its own thread, in the other order: refused, not hung.
+    assert!(matches!(
+        reentered(&a, &b, true),
+        Err(LockError::WouldDeadlock { .. })
+    ));
+    assert!(
+        try_lock_elsewhere(&dir.path().join("b.lock"))
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn with_lock_takes_a_set_and_evaluates_to_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let holder = Holder::locked(&["context", b.to_str().unwrap()]);
+    let mut ran = false;
+    let refused = with_lock!([&a, b.as_path()], timeout = "0s", {
+        ran = true;
+    });
+    assert!(matches!(refused, Err(LockError::Contended { .. })));
+    assert!(!ran);
+    holder.release();
+    let n = with_lock!([&a, b.as_path()], timeout = "5s", { 42 }).unwrap();
+    assert_eq!(n, 42);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_with_lock_and_locked_fn_take_sets() {
+    #[locked([dir.join("x"), dir.join("y")], timeout = "5s")]
+    async fn both_async(dir: &Path) -> Result<u32, LockError> {
+        tokio::task::yield_now().await;
+        Ok(1)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(both_async(dir.path()).await.unwrap(), 1);
+    let n = with_lock!(async [dir.path().join("y"), dir.path().join("x")], {
+        tokio::task::yield_now().await;
+        2
+    })
+    .unwrap();
+    assert_eq!(n, 2);
+}
