@@ -547,7 +547,7 @@ fn a_symlink_at_the_queue_path_is_refused_naming_it() {
         )
     };
     let expected = format!(
-        "refusing to lock '{}': it is a symbolic link",
+        "refusing to use '{}': it is a symbolic link",
         queue.display()
     );
     // Free: the newcomer's look at the queue refuses it, and lets the lock go.
