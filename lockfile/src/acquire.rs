@@ -213,8 +213,9 @@ pub(crate) fn acquire(
         mode,
     };
     let mut started = None;
-    // Taken before the first wait and kept when the wait starts over: the
-    // place in the queue is the caller's, whatever file the path names.
+    // Taken before the first wait. A wait that starts over does so because
+    // the path names another lock file now, whose queue is another file
+    // too: the ticket is given back and a new one taken there.
     let mut ticket = None;
     loop {
         let held_elsewhere = match first_try(path, request, fair)? {
@@ -267,6 +268,7 @@ pub(crate) fn acquire(
         if let Some(taken) = conclude(path, taken, request)? {
             return Ok(Acquired { taken, ticket });
         }
+        ticket = None;
     }
 }
 

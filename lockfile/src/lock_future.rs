@@ -34,9 +34,10 @@ pub(crate) struct LockFuture {
     /// When the first try found the lock held: a wait that starts over keeps
     /// its deadline.
     started: Option<Instant>,
-    /// A fair waiter's place in the queue, taken before its first wait and
-    /// kept when the wait starts over; dropped with the future (or when it
-    /// completes), which leaves the queue at once.
+    /// A fair waiter's place in the queue, taken before its first wait;
+    /// dropped when the wait starts over (the path names another lock file,
+    /// with another queue), when the future completes or is dropped, which
+    /// leaves the queue at once.
     ticket: Option<Ticket>,
     state: State,
 }
@@ -184,11 +185,13 @@ impl LockFuture {
             None => return Poll::Pending,
         };
         self.state = State::Start;
-        match conclude(&self.path, outcome?, self.request())? {
-            Some(taken) => Poll::Ready(Ok(self.lock_file(taken))),
-            // The path names another file now: a first try there, at once.
-            None => Poll::Pending,
+        if let Some(taken) = conclude(&self.path, outcome?, self.request())? {
+            return Poll::Ready(Ok(self.lock_file(taken)));
         }
+        // The path names another file now: a first try there, at once, and a
+        // place in that file's queue.
+        self.ticket = None;
+        Poll::Pending
     }
 }
 

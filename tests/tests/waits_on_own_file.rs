@@ -158,3 +158,11 @@ fn waiter_blocked(pid: u32) -> bool {
         .filter(|line| line.contains("->"))
         .any(|line| line.split_whitespace().nth(5) == Some(pid.as_str()))
 }
+
+/// Fair mode waits through the same loop: its timed helper waits on the
+/// caller's file too, and a start-over takes a place in the new file's queue.
+#[test]
+fn fair_waiters_start_over_after_a_symlinked_directory_switch() {
+    symlinked_directory_switch(&["--wait", "60000", "--fair"]);
+    symlinked_directory_switch(&["--wait", "forever", "--fair"]);
+}
