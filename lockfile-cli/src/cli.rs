@@ -269,8 +269,9 @@ pub(crate) struct RunArgs {
     /// (lockfile run --fair, the library's fair locks) in PATH.queue,
     /// and get the lock in the order they started waiting; a reader does not
     /// overtake a writer queued before it. Others (flock(1), lockfile without
-    /// --fair) still exclude and are excluded, but are not queued. Linux only;
-    /// etcd grants in request order anyway.
+    /// --fair) still exclude and are excluded, but are not queued. Linux only.
+    // (Not a word on etcd, which grants in request order anyway: a build
+    // without the feature does not mention it; the README says so.)
     #[arg(long)]
     pub(crate) fair: bool,
 
