@@ -19,6 +19,11 @@ use support::{LOCKFILE, PATIENCE, exists, hostname, kill, text};
 /// The TTL of the tests that wait for a lease to end.
 const TTL: Duration = Duration::from_secs(2);
 
+/// How much later than the TTL the next holder may get a lease's lock on a
+/// loaded machine: etcd checks expiries on its ticks, and the waiter must be
+/// scheduled. A sanity bound, not a measurement.
+const SLACK: Duration = Duration::from_secs(5);
+
 /// This binary's cluster. Without etcd the test fails, saying what to install
 /// (the README's test command leaves this test out where it cannot install etcd).
 fn cluster() -> &'static Cluster {
@@ -55,6 +60,8 @@ fn output(mut command: Command) -> Output {
 struct Holder {
     child: Child,
     lines: Receiver<String>,
+    /// Its stderr, as it comes: said when it ends without holding.
+    stderr: Arc<std::sync::Mutex<String>>,
 }
 
 impl Holder {
@@ -84,6 +91,18 @@ impl Holder {
             .stderr(Stdio::piped());
         let mut child = spawn_tied(command).unwrap();
         let stdout = child.stdout.take().unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let collected = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0; 1024];
+            while let Ok(read @ 1..) = pipe.read(&mut buf) {
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..read]));
+            }
+        });
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
@@ -93,12 +112,19 @@ impl Holder {
                 }
             }
         });
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            stderr,
+        }
     }
 
     /// Waits for `held TOKEN PID`: the token and the command's pid.
     fn held(&self) -> (u64, u32) {
-        let line = self.line(PATIENCE).expect("held");
+        let line = self.line(PATIENCE).unwrap_or_else(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            panic!("not held; lockfile said: {}", self.stderr.lock().unwrap())
+        });
         let mut words = line.split_whitespace().skip(1);
         let token = words.next().unwrap().parse().unwrap();
         let pid = words.next().unwrap().parse().unwrap();
@@ -133,7 +159,10 @@ impl Holder {
             std::thread::sleep(Duration::from_millis(10));
         }
         let status = self.child.wait().unwrap();
-        let stderr = support::read_all(self.child.stderr.take().unwrap());
+        // The collector reads to the end once lockfile (and all that shared
+        // its stderr) is gone.
+        std::thread::sleep(Duration::from_millis(100));
+        let stderr = self.stderr.lock().unwrap().clone();
         (status.code(), stderr)
     }
 }
@@ -314,7 +343,7 @@ fn a_killed_lockfile_takes_its_command_along_and_the_next_waiter_gets_the_lock()
     kill("KILL", &holder.pid());
     let (next, _) = waiter.held();
     let took = killed.elapsed();
-    assert!(took < TTL + Duration::from_secs(1), "took {took:?}");
+    assert!(took < TTL + SLACK, "took {took:?}");
     assert!(next > token);
     // The command died with lockfile (the parent-death signal).
     let deadline = Instant::now() + PATIENCE;
@@ -337,7 +366,7 @@ fn a_stopped_lockfile_loses_the_lease_and_kills_its_command_when_resumed() {
     let started = Instant::now();
     let mut next = Holder::start(cluster, &name, &[]);
     let (next_token, _) = next.held();
-    assert!(started.elapsed() < TTL + Duration::from_secs(1));
+    assert!(started.elapsed() < TTL + SLACK);
     assert!(next_token > token);
     // The command ran alongside the next holder while lockfile was stopped
     // (inherent to leases: nothing of lockfile's runs to stop it). Resumed,
