@@ -24,6 +24,15 @@ const TTL: Duration = Duration::from_secs(2);
 /// scheduled. A sanity bound, not a measurement.
 const SLACK: Duration = Duration::from_secs(5);
 
+/// Taken by the tests that wait for a lease to expire: one at a time, so a
+/// loaded machine's cluster answers them within their short TTLs.
+fn one_lease_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// This binary's cluster. Without etcd the test fails, saying what to install
 /// (the README's test command leaves this test out where it cannot install etcd).
 fn cluster() -> &'static Cluster {
@@ -332,6 +341,7 @@ fn options_that_do_not_apply_to_etcd_are_refused() {
 
 #[test]
 fn a_killed_lockfile_takes_its_command_along_and_the_next_waiter_gets_the_lock() {
+    let _serial = one_lease_test_at_a_time();
     let cluster = cluster();
     let name = unique("killed");
     let ttl = TTL.as_secs().to_string();
@@ -355,6 +365,7 @@ fn a_killed_lockfile_takes_its_command_along_and_the_next_waiter_gets_the_lock()
 
 #[test]
 fn a_stopped_lockfile_loses_the_lease_and_kills_its_command_when_resumed() {
+    let _serial = one_lease_test_at_a_time();
     let cluster = cluster();
     let name = unique("stopped");
     let ttl = TTL.as_secs().to_string();
@@ -495,6 +506,7 @@ fn wall_clock() -> f64 {
 
 #[test]
 fn a_cut_off_holder_s_command_is_dead_before_the_next_holder_starts() {
+    let _serial = one_lease_test_at_a_time();
     let cluster = cluster();
     let name = unique("cut-off");
     let dir = tempfile::tempdir().unwrap();
@@ -537,18 +549,21 @@ fn a_kill_after_longer_than_the_lease_allows_is_refused() {
 
 #[test]
 fn a_killed_lockfile_takes_what_its_command_started_along() {
+    let _serial = one_lease_test_at_a_time();
     let cluster = cluster();
     let name = unique("killed-script");
     let dir = tempfile::tempdir().unwrap();
     let (first_log, second_log) = (dir.path().join("first"), dir.path().join("second"));
-    let ttl = TTL.as_secs().to_string();
+    // Longer than TTL: renewals must get through on a loaded machine
+    // until the test stops or kills lockfile.
+    let ttl = "4";
     // A script whose own child does the work, and survives HUP and TERM.
     let script = format!(
         "echo held $LOCKFILE_FENCING_TOKEN $$; \
          sh -c \"trap '' HUP TERM; while :; do date +%s.%N >> '{}'; sleep 0.05; done\" & wait",
         first_log.display()
     );
-    let killed = Holder::start_running(cluster, &name, &["--ttl", &ttl], &script);
+    let killed = Holder::start_running(cluster, &name, &["--ttl", ttl], &script);
     killed.held();
     std::thread::sleep(Duration::from_millis(200));
     kill("KILL", &killed.pid());
@@ -560,12 +575,15 @@ fn a_killed_lockfile_takes_what_its_command_started_along() {
 
 #[test]
 fn a_stopped_job_past_its_lease_is_killed_not_resumed() {
+    let _serial = one_lease_test_at_a_time();
     let cluster = cluster();
     let name = unique("stopped-job");
     let dir = tempfile::tempdir().unwrap();
     let (first_log, second_log) = (dir.path().join("first"), dir.path().join("second"));
-    let ttl = TTL.as_secs().to_string();
-    let stopped = Holder::start_running(cluster, &name, &["--ttl", &ttl], &stamping(&first_log));
+    // Longer than TTL: renewals must get through on a loaded machine
+    // until the test stops or kills lockfile.
+    let ttl = "4";
+    let stopped = Holder::start_running(cluster, &name, &["--ttl", ttl], &stamping(&first_log));
     let (_, command) = stopped.held();
     // lockfile and its command's group stopped together, as a job is.
     let group = process_group(command);
