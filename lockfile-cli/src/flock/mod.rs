@@ -6,7 +6,8 @@
 //! (flock(1) users lock their own data files, and the bytes are theirs), it
 //! follows symlinks and locks directories and devices, as flock(1) does.
 //! What it adds goes to stderr only: with `--verbose`, a conflict names the
-//! holder when the file says who it is (zc.lockfile's ` <pid>;<host>`), and a
+//! holder: the processes the kernel names (Linux), or else whoever the file
+//! says (zc.lockfile's ` <pid>;<host>`); and a
 //! FIFO is refused where flock(1) would hang.
 
 mod args;
@@ -393,8 +394,18 @@ fn wait(options: &Options) -> Result<Wait, ()> {
     })
 }
 
-/// ": held by pid 42 on web-1" when the file says so, zc.lockfile-style.
+/// ": held by pid 42 on web-1" when the file says so, zc.lockfile-style;
+/// where the kernel names the holders (a lock file given by path, on
+/// Linux), they first: ": held by pid 20520 (flock); the file names pid
+/// 20464, an earlier holder". Said once, on failure, so the whole view
+/// (every process's descriptors) is worth its milliseconds.
 fn held_by(target: &Target) -> String {
+    if let Target::File { path, .. } = target
+        && let Ok(scoped_lockfile::Probe::Held { holder }) = scoped_lockfile::probe(Path::new(path))
+        && *holder.kernel != scoped_lockfile::KernelView::Unknown
+    {
+        return format!(": {}", describe::held(&holder, describe::Medium::File));
+    }
     let fd = target.fd();
     if !sys::is_regular(fd) {
         return String::new();
@@ -484,7 +495,7 @@ Options:
  -c, --command <command>  run a single command string through the shell
  -F, --no-fork            execute command without forking
      --verbose            increase verbosity; a conflict names the holder
-                          when the file says who it is (zc.lockfile style)
+                          (the kernel's view on Linux, else the file's)
 
  -h, --help               display this help
  -V, --version            display version
