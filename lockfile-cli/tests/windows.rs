@@ -118,7 +118,7 @@ fn run_is_refused_or_waits_while_the_library_holds_the_lock() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let said = text(&out.stderr);
     assert!(
-        said.contains(&format!("held by {};{}", std::process::id(), host())),
+        said.contains(&format!("held by pid {} on {}", std::process::id(), host())),
         "{said}"
     );
     held.close().unwrap();
