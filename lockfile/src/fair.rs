@@ -117,7 +117,7 @@ fn anyone_queued(path: &Path, lock: FileId, request: Request<'_>) -> Result<bool
     Ok(queued)
 }
 
-/// Queue files this process found, kept open (read-only, close-on-exec), so
+/// Queue files this process looked at, kept open (close-on-exec), so
 /// that a fair newcomer's look at a queue it saw before is one `fcntl`, not
 /// an `open`, an `fcntl` and a `close`. At most [`KEPT`], the oldest let go
 /// first. A queue file is never deleted (deleting it while waiters queue
