@@ -143,6 +143,7 @@ pub(crate) fn acquire(
     } else {
         None
     };
+    let not_in_children = ticket.as_ref().map(Ticket::waiting);
     let locked = match deadline {
         None => {
             if let Some(ticket) = &ticket {
@@ -162,6 +163,8 @@ pub(crate) fn acquire(
             }
         }
     };
+    // From here on the ticket is a guard's, which a forked child copies.
+    drop(not_in_children);
     let locked = finish(path, locked, request)?;
     Ok(Taken { locked, ticket })
 }

@@ -203,6 +203,17 @@ impl Ticket {
         self.turn().wait()
     }
 
+    /// While it lives, a child forked by another thread closes its copy of
+    /// the queue descriptor: should this process die while it waits, the
+    /// copy would keep its place in the queue for as long as the child
+    /// lives. For a thread blocked waiting only (sync waits): the child
+    /// never runs that thread's code, so never drops this ticket and closes
+    /// the number again. An async waiter's ticket may live in the forking
+    /// thread's memory, and is not registered.
+    pub(crate) fn waiting(&self) -> sys::WaitingDescriptor {
+        sys::WaitingDescriptor::register(&self.queue.file)
+    }
+
     /// What a helper thread needs to wait for this ticket's turn while the
     /// caller keeps the ticket (and may drop it, leaving the queue at once).
     pub(crate) fn turn(&self) -> Turn {
