@@ -239,6 +239,7 @@ pub(crate) fn acquire(
         if fair && ticket.is_none() {
             ticket = Some(Ticket::take(path, access, mode)?);
         }
+        let not_in_children = ticket.as_ref().map(Ticket::waiting);
         let taken = match deadline {
             None => {
                 if let Some(ticket) = &ticket {
@@ -265,6 +266,8 @@ pub(crate) fn acquire(
                 }
             }
         };
+        // From here on the ticket is a guard's, which a forked child copies.
+        drop(not_in_children);
         if let Some(taken) = conclude(path, taken, request)? {
             return Ok(Acquired { taken, ticket });
         }

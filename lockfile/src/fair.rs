@@ -117,7 +117,7 @@ fn anyone_queued(path: &Path, lock: FileId, request: Request<'_>) -> Result<bool
     Ok(queued)
 }
 
-/// Queue files this process found, kept open (read-only, close-on-exec), so
+/// Queue files this process looked at, kept open (close-on-exec), so
 /// that a fair newcomer's look at a queue it saw before is one `fcntl`, not
 /// an `open`, an `fcntl` and a `close`. At most [`KEPT`], the oldest let go
 /// first. A queue file is never deleted (deleting it while waiters queue
@@ -201,6 +201,17 @@ impl Ticket {
     /// Blocks until every earlier ticket this one must wait for is gone.
     pub(crate) fn wait_turn(&self) -> Result<(), LockError> {
         self.turn().wait()
+    }
+
+    /// While it lives, a child forked by another thread closes its copy of
+    /// the queue descriptor: should this process die while it waits, the
+    /// copy would keep its place in the queue for as long as the child
+    /// lives. For a thread blocked waiting only (sync waits): the child
+    /// never runs that thread's code, so never drops this ticket and closes
+    /// the number again. An async waiter's ticket may live in the forking
+    /// thread's memory, and is not registered.
+    pub(crate) fn waiting(&self) -> sys::WaitingDescriptor {
+        sys::WaitingDescriptor::register(&self.queue.file)
     }
 
     /// What a helper thread needs to wait for this ticket's turn while the

@@ -69,10 +69,10 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// async fair waiter has a helper thread of its own (a waiter's place in the
 /// queue is its own); one whose caller gave up exits once its turn has come.
 ///
-/// To look for waiters cheaply, a process keeps the queue files it found open
-/// (read-only, close-on-exec, at most 8, the oldest closed first): delete a
-/// queue file and a process may go on looking at the old one. Never delete
-/// it; it is harmless.
+/// To look for waiters cheaply, the first fair take creates the queue file,
+/// and a process keeps the queue files it looked at open (close-on-exec, at
+/// most 8, the oldest closed first): delete a queue file and a process may go
+/// on looking at the old one. Never delete it; it is harmless.
 ///
 /// What it does not promise:
 /// - Order with respect to participants that are not fair (the default mode,

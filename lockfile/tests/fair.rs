@@ -3,6 +3,7 @@
 //! lock is refused before anything is touched. Across processes:
 //! tests/tests/fair.rs.
 
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
 use scoped_lockfile::{LockFile, LockOptions};
@@ -77,4 +78,36 @@ fn a_process_keeps_at_most_eight_queue_files_open() {
         .count();
     // Other tests of this binary may have pushed some of ours out.
     assert!((1..=8).contains(&kept), "{kept} kept");
+}
+
+#[cfg(target_os = "linux")]
+#[scoped_lockfile::locked(name, fair)]
+fn fair_locked(name: &std::path::Path) -> Result<(), scoped_lockfile::LockError> {
+    // Re-entered, this waits forever for a lock its own thread holds.
+    scoped_lockfile::LockOptions::new()
+        .fair()
+        .locked_context(name)
+        .map(drop)
+}
+
+/// A fair wait that could never end (a sync `#[locked]` fn waiting for its
+/// own lock) is refused before a ticket is taken: nobody queues behind it.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_fair_wait_for_a_lock_this_thread_holds_is_would_deadlock_and_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("job");
+    let err = fair_locked(&name).unwrap_err();
+    assert!(
+        matches!(err, scoped_lockfile::LockError::WouldDeadlock { .. }),
+        "{err:?}"
+    );
+    // No ticket was taken: the counter, if the file exists, is still 0.
+    let queue = std::fs::read(dir.path().join("job.lock.queue")).unwrap_or_default();
+    assert!(queue.iter().all(|&byte| byte == 0), "{queue:?}");
+    let again = LockOptions::new()
+        .fair()
+        .timeout(Duration::ZERO)
+        .locked_context(&name);
+    assert!(again.is_ok(), "{again:?}");
 }

@@ -588,3 +588,39 @@ fn fair_waits_go_on_through_a_storm_of_interrupting_signals() {
         waiter.release();
     }
 }
+
+/// A child forked without exec while its parent waits fairly does not keep
+/// the parent's place in the queue: killed, the parent leaves it at once,
+/// although the child lives on with copies of the parent's descriptors.
+#[test]
+fn a_waiter_killed_while_its_forked_child_lives_on_leaves_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.lock");
+    let first = Holder::locked(&["lock", path.to_str().unwrap()]);
+    let mut forking = Holder::spawn(&["fair-fork-wait", path.to_str().unwrap()]);
+    let said = forking.next_line(PATIENCE).unwrap();
+    let child = said
+        .strip_prefix("child ")
+        .unwrap_or_else(|| panic!("{said}"));
+    let _child = KilledOnDrop(child.to_owned());
+    let mut waiters = vec![Some(fair_waiter(&path, &["--wait", "forever"]))];
+    std::thread::sleep(APART);
+    forking.kill();
+    first.release();
+    let granted = Instant::now();
+    assert_eq!(next_locked(&mut waiters), 0);
+    let waited = granted.elapsed();
+    waiters[0].take().unwrap().release();
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}");
+}
+
+/// A process of ours that is not our child: killed (`SIGKILL`) when this drops.
+struct KilledOnDrop(String);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0])
+            .status();
+    }
+}

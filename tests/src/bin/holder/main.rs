@@ -15,6 +15,7 @@
 //! holder many DIR MAX
 //! holder probe PATH
 //! holder fair-marks DIR ROUNDS
+//! holder fair-fork-wait PATH          (Unix)
 //! holder relock PATH LOG MS [--fair]
 //! holder readers PATH LOG COUNT [--fair]
 //! ```
@@ -64,6 +65,9 @@
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
 //!   to the number in it.
 //! - `fair-marks`: as `marks`, with a fair `#[locked]` fn.
+//! - `fair-fork-wait`: waits for a fair lock on PATH (forever); 300 ms into
+//!   the wait another thread forks a child that sleeps 120 s without exec
+//!   and prints `child <pid>`; then holds the lock as `lock` does.
 //! - `relock`: for MS milliseconds, takes the lock (waiting forever), appends
 //!   `relock` to LOG, holds it 20 ms, releases it and takes it again at once.
 //! - `readers`: COUNT threads, one every 25 ms, each taking a shared lock
@@ -130,6 +134,8 @@ fn main() -> ExitCode {
         "fork" => return fork_and_hold(Path::new(path), &rest[0]),
         #[cfg(windows)]
         "zc" => return zc::hold(Path::new(path)),
+        #[cfg(unix)]
+        "fair-fork-wait" => return fair_fork_wait(Path::new(path)),
         #[cfg(unix)]
         "fork-after-wait" => return fork_after_waiting(Path::new(path), Path::new(&rest[0])),
         #[cfg(target_os = "linux")]
@@ -401,6 +407,32 @@ fn fork_after_waiting(path: &Path, other: &Path) -> ExitCode {
         fork::Side::Parent(child) => {
             say(&format!("child {}", fork::wait(child)));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Waits fairly for `path` while another thread forks a child that lives on
+/// without exec, as a daemon's would.
+#[cfg(unix)]
+fn fair_fork_wait(path: &Path) -> ExitCode {
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        match fork::fork() {
+            fork::Side::Child => {
+                std::thread::sleep(Duration::from_secs(120));
+                fork::exit_child(0)
+            }
+            fork::Side::Parent(child) => say(&format!("child {child}")),
+        }
+    });
+    match LockOptions::new().fair().lock(path) {
+        Ok(lock) => {
+            say("locked");
+            hold_until_stdin_closes(Held::Lock(lock))
+        }
+        Err(err) => {
+            say(&format!("error: {err}"));
+            ExitCode::from(1)
         }
     }
 }
