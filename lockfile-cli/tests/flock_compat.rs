@@ -196,14 +196,16 @@ const CASES: &[Case] = &[
     case(Nobody, "$FLOCK --verbose $F true >/dev/full", 1),
     case(Nobody, "$FLOCK --verbose $F sh -c 'exit 3' >/dev/full", 1),
     case(Nobody, "$FLOCK --zz 2>/dev/full", 1),
+    // (The command sleeps, so that the reader has gone when the line is
+    // written at exit.)
     case(
         Nobody,
-        "$FLOCK --verbose $F true | true; exit ${PIPESTATUS[0]}",
+        "$FLOCK --verbose $F sleep 0.5 | true; exit ${PIPESTATUS[0]}",
         141,
     ),
     case(
         Nobody,
-        "trap '' PIPE; $FLOCK --verbose $F true | true; exit ${PIPESTATUS[0]}",
+        "trap '' PIPE; $FLOCK --verbose $F sleep 0.5 | true; exit ${PIPESTATUS[0]}",
         0,
     ),
     // A parent that ignores SIGCHLD (item 7): the command runs once, and
