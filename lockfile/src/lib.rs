@@ -86,6 +86,61 @@ pub mod __private {
         crate::harness::naming_the_test(options, in_test)
     }
 
+    /// `options.locked_context(name)`, in a test naming the test and noting
+    /// a wait for another holder.
+    pub fn take(
+        options: LockOptions,
+        name: impl AsRef<Path>,
+        in_test: bool,
+    ) -> Result<LockedContext, LockError> {
+        let options = in_a_test(options, [name.as_ref()], in_test);
+        options.locked_context(name)
+    }
+
+    /// `options.locked_context_async(name)`, as [`take`] does.
+    pub fn take_async<P: AsRef<Path>>(
+        options: LockOptions,
+        name: P,
+        in_test: bool,
+    ) -> impl std::future::Future<Output = Result<LockedContext, LockError>> + Send + 'static + use<P>
+    {
+        let options = in_a_test(options, [name.as_ref()], in_test);
+        options.locked_context_async(name)
+    }
+
+    /// `options.locked_set(names)`, as [`take`] does.
+    pub fn take_set<const N: usize>(
+        options: LockOptions,
+        names: [std::borrow::Cow<'_, Path>; N],
+        in_test: bool,
+    ) -> Result<LockedSet, LockError> {
+        let options = in_a_test(options, names.iter().map(AsRef::as_ref), in_test);
+        options.locked_set(names)
+    }
+
+    /// `options.locked_set_async(names)`, as [`take`] does.
+    pub fn take_set_async<const N: usize>(
+        options: LockOptions,
+        names: [std::borrow::Cow<'_, Path>; N],
+        in_test: bool,
+    ) -> impl std::future::Future<Output = Result<LockedSet, LockError>> + Send + 'static + use<'_, N>
+    {
+        let options = in_a_test(options, names.iter().map(AsRef::as_ref), in_test);
+        options.locked_set_async(names)
+    }
+
+    fn in_a_test<'a>(
+        options: LockOptions,
+        names: impl IntoIterator<Item = &'a Path>,
+        in_test: bool,
+    ) -> LockOptions {
+        if !in_test {
+            return options;
+        }
+        crate::harness::note_waits(&options, names);
+        crate::harness::naming_the_test(options, true)
+    }
+
     /// The guard, or a panic with the error's message (and, after a timeout,
     /// how long it waited), for `#[locked]` fns that do not return `Result`. `track_caller` puts the panic at the attribute.
     #[track_caller]

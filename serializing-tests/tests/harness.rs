@@ -41,6 +41,13 @@ fn a_waiting_test_is_told_which_test_holds_the_lock() {
         said.contains(&expected),
         "expected {expected:?} in:\n{said}"
     );
+    // And as it started waiting, it said for whom (kept by the harness, shown
+    // if the test fails or is killed).
+    let noted = format!(
+        "test times_out_waiting_for_named: waiting for the lock '{}', held by {pid} (test {me})",
+        path.display()
+    );
+    assert!(said.contains(&noted), "expected {noted:?} in:\n{said}");
 }
 
 #[test]
