@@ -12,8 +12,8 @@ use rustix::process::{Pid, Signal, kill_process};
 use crate::http;
 use crate::tied::{spawn_tied, tied_command};
 
-/// The etcd binary of Debian's `etcd-server` package.
-pub const ETCD: &str = "/usr/bin/etcd";
+/// Names the etcd binary to use instead of the first `etcd` on `PATH`.
+pub const ETCD_BIN_VAR: &str = "LOCKFILE_ETCD_BIN";
 /// How long a cluster may take to become healthy before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// New ports are tried this many times when a member exits early (another
@@ -80,11 +80,13 @@ impl Cluster {
     /// If etcd cannot be started, or the cluster is not healthy within 30 s.
     pub fn start(size: usize, base: &Path) -> io::Result<Self> {
         let started = Instant::now();
+        // A missing binary is one clear error, not a retry with new ports.
+        let etcd = etcd_binary()?;
         remove_stale_data(base);
         let mut last_failure = None;
         for attempt in 0..START_ATTEMPTS {
             let dir = base.join(format!("etcd-{}-{}", std::process::id(), unique()));
-            match Self::try_start(size, dir) {
+            match Self::try_start(&etcd, size, dir) {
                 Ok(mut cluster) => {
                     cluster.started_in = started.elapsed();
                     return Ok(cluster);
@@ -102,7 +104,7 @@ impl Cluster {
         )))
     }
 
-    fn try_start(size: usize, dir: PathBuf) -> Result<Self, Failure> {
+    fn try_start(etcd_binary: &Path, size: usize, dir: PathBuf) -> Result<Self, Failure> {
         std::fs::create_dir_all(&dir).map_err(Failure::Other)?;
         let ports = free_ports(2 * size).map_err(Failure::Other)?;
         let names: Vec<String> = (0..size).map(|i| format!("m{i}")).collect();
@@ -123,7 +125,7 @@ impl Cluster {
             let (client_port, peer_port) = (pair[0], pair[1]);
             let log = std::fs::File::create(cluster.dir.join(format!("{name}.log")))
                 .map_err(Failure::Other)?;
-            let mut etcd = tied_command(ETCD);
+            let mut etcd = tied_command(etcd_binary);
             etcd.arg("--name")
                 .arg(&name)
                 .arg("--data-dir")
@@ -315,4 +317,35 @@ fn unique() -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The etcd binary: `$LOCKFILE_ETCD_BIN`, else the first `etcd` on `PATH`.
+///
+/// # Errors
+///
+/// `NotFound`, saying what to install, where there is none.
+pub fn etcd_binary() -> io::Result<PathBuf> {
+    if let Some(chosen) = std::env::var_os(ETCD_BIN_VAR) {
+        let chosen = PathBuf::from(chosen);
+        return if chosen.is_file() {
+            Ok(chosen)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{ETCD_BIN_VAR}={}: no such file", chosen.display()),
+            ))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("etcd"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "etcd is not on PATH: install it (Debian/Ubuntu: apt-get install etcd-server \
+                 etcd-client; macOS: brew install etcd) or set LOCKFILE_ETCD_BIN",
+            )
+        })
 }

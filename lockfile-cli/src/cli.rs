@@ -1,5 +1,5 @@
-//! The command line, as clap sees it (`lockfile flock` is read by
-//! `crate::flock`, the way flock(1) reads its own).
+//! The parse stage: the command line, as clap sees it (`lockfile flock` is
+//! read by `crate::flock`, the way flock(1) reads its own).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -19,15 +19,31 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-const EXAMPLES: &str = "\
+/// Whether this build has the etcd backend: without it, `--etcd` and its
+/// options are hidden from `--help`, and refused with how to get it.
+const ETCD: bool = cfg!(feature = "etcd");
+
+macro_rules! examples {
+    () => {
+        "\
 Examples:
   lockfile run deploy.lock ./deploy.sh               wait for the lock, then deploy
   lockfile run -w 5 build.lock -- make               give up after 5 seconds
   lockfile run -n -q cron.lock ./nightly.sh          skip the run, silently, if one is going
   lockfile status deploy.lock                        who holds it? (exit 0 free, 1 held)
-  lockfile flock -n /var/lock/x.lock -c 'job'        util-linux flock(1), anywhere
-  lockfile run --etcd http://etcd-1:2379 migrations -- ./migrate
-                                                     the same lock on every host, on etcd";
+  lockfile flock -n /var/lock/x.lock -c 'job'        util-linux flock(1), anywhere"
+    };
+}
+
+const EXAMPLES: &str = if ETCD {
+    concat!(
+        examples!(),
+        "\n  lockfile run --etcd http://etcd-1:2379 migrations -- ./migrate",
+        "\n                                                     the same lock on every host, on etcd"
+    )
+} else {
+    examples!()
+};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -53,7 +69,14 @@ pub(crate) enum Command {
     },
 }
 
-const RUN_HELP: &str = "\
+macro_rules! run_help {
+    () => {
+        "\
+Options may come before or after PATH. COMMAND starts at the first word after
+PATH that is not one of the options above (or after `--`); from there on every
+word is COMMAND's, options included: `lockfile run x.lock -n echo hi` runs
+`echo hi` without waiting, `lockfile run x.lock echo -n hi` runs `echo -n hi`.
+
 The lock is taken on exactly PATH, as flock(1) does; the library's LockedContext
 and #[locked] append \".lock\" to a name, so `lockfile run job.lock` pairs with
 `LockedContext::new(\"job\")`. PATH is created (0644 less the umask) if missing,
@@ -65,69 +88,140 @@ keeps what the last writer wrote. COMMAND inherits the lock's descriptor, as wit
 flock(1): the lock lasts while lockfile or COMMAND (or anything COMMAND started
 that kept the descriptor) lives, so killing lockfile, even with SIGKILL, never
 lets a second command in while the first runs. -o/--close opts out. A lock file
-this user cannot write (another user's, 0644) is locked through a read-only
-descriptor and left as it is: it then does not name the holder.
+this user cannot write (another user's, 0644) is locked read-only and left as
+it is: it then does not name the holder.
 
-Signals: COMMAND runs in a process group of its own and, if lockfile has the
-terminal, gets it (Ctrl-C, Ctrl-Z and reading the terminal work as usual).
-Signals sent to lockfile or its group (HUP, INT, QUIT, TERM, USR1, USR2, ALRM,
-WINCH, TSTP, CONT) are passed on to COMMAND's group, once. Inside a script or
-a pipeline run from a terminal, COMMAND stays in the script's group, as with
-flock(1), so Ctrl-C stops the whole script. Under systemd use KillMode=mixed:
-KillMode=control-group signals every process itself, so COMMAND would get a
-signal twice.
+Signals: COMMAND runs in a process group of its own and, if lockfile is a job
+of an interactive shell, gets the terminal (Ctrl-C, Ctrl-Z and reading the
+terminal work as usual; when COMMAND stops, lockfile stops too, so the shell
+sees the job stopped). Signals sent to lockfile or its group (HUP, INT, QUIT,
+TERM, USR1, USR2, ALRM, WINCH, TSTP, CONT) are passed on to COMMAND's group,
+once; a signal ignored when lockfile started stays ignored, for COMMAND too.
+Inside a script or a pipeline run from a terminal, COMMAND stays in the
+script's group, as with flock(1), so Ctrl-C stops the whole script. Under
+systemd use KillMode=mixed: KillMode=control-group signals every process
+itself, so COMMAND would get a signal twice.
 
 Exit status: COMMAND's own; if a signal killed COMMAND, lockfile dies by the
 same signal (a shell shows 128+N); the conflict exit code (-E, default 1) if
 the lock is held with -n or the timeout passes; 126 or 127 if COMMAND could not
-be started; 2 for bad usage or any other error before COMMAND ran; with
---etcd, 75 if the lease was lost while COMMAND ran and lockfile ended it.
+be started; 2 for bad usage or any other error before COMMAND ran."
+    };
+}
 
-On etcd (--etcd ENDPOINTS, or LOCKFILE_ETCD_ENDPOINTS set): PATH is the lock's
-name on the cluster (its keys are NAME/<lease>, as etcdctl lock's), held while
-lockfile renews its lease (--ttl, default 10s). COMMAND gets the lock's fencing
-token in LOCKFILE_FENCING_TOKEN, to hand to what it writes to. If the lease is
-lost while COMMAND runs (lockfile cut off from the cluster, or stopped, for
-about the TTL), COMMAND's group gets SIGTERM, SIGKILL --kill-after later
-(default 5s), and lockfile exits with 75. If lockfile dies, COMMAND is killed
-with it (Linux), since the lease will expire. -o and -s do not apply.
+macro_rules! run_help_etcd {
+    () => {
+        "
+
+On etcd (--etcd ENDPOINTS, or --etcd alone with LOCKFILE_ETCD_ENDPOINTS set; the
+variable alone never chooses etcd): PATH is the lock's name on the cluster (its
+keys are NAME/<lease>, as etcdctl lock's), held while lockfile renews its lease
+(--ttl, default 10s). COMMAND gets the lock's fencing token in
+LOCKFILE_FENCING_TOKEN. COMMAND is dead before the lease can expire: if the
+lease goes unrenewed (lockfile cut off from the cluster), COMMAND's group gets
+SIGTERM, and SIGKILL --kill-after later (default and most: a sixth and a third
+of the TTL), at the latest a sixth of the TTL before the server may expire the
+lease; lockfile then exits with 75. If lockfile dies, even by SIGKILL,
+COMMAND's whole group is killed with it; processes COMMAND leaves behind are
+killed when it ends. -o and -s do not apply."
+    };
+}
+
+macro_rules! run_examples {
+    () => {
+        "
 
 Examples:
   lockfile run deploy.lock ./deploy.sh --prod
   lockfile run -w '1m 30s' build.lock -c 'make && make install'
-  lockfile run -n -q -E 0 cron.lock -- ./nightly.sh    (in a crontab)
-  lockfile run --etcd http://10.0.0.1:2379,http://10.0.0.2:2379 -n nightly -- ./nightly.sh";
+  lockfile run -n -q -E 0 cron.lock -- ./nightly.sh    (in a crontab)"
+    };
+}
 
-const STATUS_HELP: &str = "\
+const RUN_HELP: &str = if ETCD {
+    concat!(
+        run_help!(),
+        run_help_etcd!(),
+        run_examples!(),
+        "\n  lockfile run --etcd http://10.0.0.1:2379,http://10.0.0.2:2379 -n nightly -- ./nightly.sh"
+    )
+} else {
+    concat!(run_help!(), run_examples!())
+};
+
+macro_rules! status_help {
+    () => {
+        "\
 Exit status: 0 if the lock is free (or the file does not exist), 1 if it is
 held (\"held shared\" when readers hold it), 2 on error (a directory of PATH
-that does not exist is one). Checking never creates or changes the file: it
-tries the lock without waiting and drops it at once.
+that does not exist is one). Checking never creates or changes the file.
 
-When the file reads `<pid>;<hostname>` and the hostname is this host's, the
-status also says whether that process is still running; a lock held while its
-recorded process is gone is held by a process that inherited it (the command
-of a `lockfile run` that was killed). Control characters in the file are shown
-escaped (\\x1b).
+When the file reads `<pid>;<hostname>` (or zc.lockfile's `<pid>`) and the
+hostname is this host's, the status also says whether that process is still
+running; a lock held while its recorded process is gone is held by a process
+that inherited it (the command of a `lockfile run` that was killed). Anything
+else in the file is quoted, not taken for a holder. Control characters are
+shown escaped (\\x1b).
 
-With --etcd (or LOCKFILE_ETCD_ENDPOINTS set), PATH is a lock's name on the
-cluster; the status names its holder, its fencing token and how many wait.
+--json prints one object, the same fields for every backend: name, backend
+(\"file\" or \"etcd\"), state (\"missing\", \"free\", \"held\", \"held shared\"),
+content, pid, hostname, this_host, pid_alive, fencing_token, waiting (null
+where they do not apply)."
+    };
+}
+
+const STATUS_HELP: &str = if ETCD {
+    concat!(
+        status_help!(),
+        "
+
+With --etcd, PATH is a lock's name on the cluster; the status names its
+holder, its fencing token and how many wait.
 
 Examples:
   lockfile status deploy.lock
   lockfile status --json deploy.lock
-  lockfile status --etcd http://127.0.0.1:2379 migrations";
+  lockfile status --etcd http://127.0.0.1:2379 migrations"
+    )
+} else {
+    concat!(
+        status_help!(),
+        "
+
+Examples:
+  lockfile status deploy.lock
+  lockfile status --json deploy.lock"
+    )
+};
+
+/// How `--etcd` was given: absent, or with its endpoints (empty when given
+/// alone, to be taken from `LOCKFILE_ETCD_ENDPOINTS`).
+#[derive(Debug, Args)]
+#[allow(clippy::doc_markdown)] // clap shows these comments as they are
+pub(crate) struct EtcdArgs {
+    /// Take the lock PATH names on the etcd cluster at ENDPOINTS
+    /// (comma-separated URLs) instead of a lock file; alone, the endpoints
+    /// come from LOCKFILE_ETCD_ENDPOINTS.
+    #[arg(
+        long,
+        value_name = "ENDPOINTS",
+        num_args = 0..=1,
+        default_missing_value = "",
+        hide = !ETCD
+    )]
+    pub(crate) etcd: Option<String>,
+}
 
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)] // one per flag, as clap reads them
 pub(crate) struct RunArgs {
-    /// Do not wait: fail at once if the lock is held (same as --timeout 0).
+    /// Do not wait: fail at once if the lock is held (same as --timeout 0;
+    /// wins over --timeout, as with flock(1)).
     #[arg(
         short = 'n',
         long = "no-wait",
         visible_alias = "nonblock",
-        aliases = ["nonblocking", "nb"],
-        conflicts_with = "timeout"
+        aliases = ["nonblocking", "nb"]
     )]
     pub(crate) no_wait: bool,
 
@@ -163,6 +257,15 @@ pub(crate) struct RunArgs {
     #[arg(short = 'x', long, visible_alias = "write", conflicts_with = "shared")]
     pub(crate) exclusive: bool,
 
+    /// First come, first served: queue with the other fair waiters of PATH
+    /// (lockfile run --fair, the library's fair locks) in PATH.queue,
+    /// and get the lock in the order they started waiting; a reader does not
+    /// overtake a writer queued before it. Others (flock(1), lockfile without
+    /// --fair) still exclude and are excluded, but are not queued. Linux only;
+    /// etcd grants in request order anyway.
+    #[arg(long)]
+    pub(crate) fair: bool,
+
     /// Nothing on stderr when the lock is held (-n) or the timeout passes.
     #[arg(short, long, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
@@ -173,8 +276,7 @@ pub(crate) struct RunArgs {
 
     /// Do not let COMMAND inherit the lock's descriptor: the lock is then
     /// released when lockfile ends, even if COMMAND lives on.
-    #[cfg_attr(feature = "etcd", arg(conflicts_with = "etcd"))]
-    #[arg(short = 'o', long)]
+    #[arg(short = 'o', long, conflicts_with = "etcd")]
     pub(crate) close: bool,
 
     /// Run this command line through the shell ($SHELL, else /bin/sh), as
@@ -187,30 +289,28 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "TEMPLATE", default_value = "{pid};{hostname}")]
     pub(crate) content_template: String,
 
-    /// Take the lock PATH names on the etcd cluster at ENDPOINTS
-    /// (comma-separated URLs) instead of a lock file.
-    #[cfg(feature = "etcd")]
-    #[arg(long, value_name = "ENDPOINTS", env = "LOCKFILE_ETCD_ENDPOINTS")]
-    pub(crate) etcd: Option<String>,
+    #[command(flatten)]
+    pub(crate) backend: EtcdArgs,
 
     /// With --etcd: the lease's time to live, how long the lock outlives a
     /// lockfile cut off or stopped (default 10s; whole seconds, rounded up).
-    #[cfg(feature = "etcd")]
     #[arg(
         long,
         value_name = "DURATION",
         requires = "etcd",
+        hide = !ETCD,
         value_parser = crate::duration::parse_timeout
     )]
     pub(crate) ttl: Option<Duration>,
 
-    /// With --etcd: how long COMMAND has to end after the SIGTERM for a lost
-    /// lease, before SIGKILL (default 5s).
-    #[cfg(feature = "etcd")]
+    /// With --etcd: how long COMMAND has to end after the SIGTERM for a lease
+    /// that could not be renewed, before SIGKILL (default a sixth of the TTL,
+    /// at most a third, so that COMMAND is dead before the lease can expire).
     #[arg(
         long,
         value_name = "DURATION",
         requires = "etcd",
+        hide = !ETCD,
         value_parser = crate::duration::parse_timeout
     )]
     pub(crate) kill_after: Option<Duration>,
@@ -242,19 +342,76 @@ pub(crate) struct StatusArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Look at the lock PATH names on the etcd cluster at ENDPOINTS
-    /// (comma-separated URLs) instead of a lock file.
-    #[cfg(feature = "etcd")]
-    #[arg(long, value_name = "ENDPOINTS", env = "LOCKFILE_ETCD_ENDPOINTS")]
-    pub(crate) etcd: Option<String>,
+    #[command(flatten)]
+    pub(crate) backend: EtcdArgs,
 
     /// The lock file (with --etcd, the lock's name on the cluster).
     pub(crate) path: PathBuf,
 }
 
+/// Parses `args` (the program name first). `--etcd` takes its endpoints only
+/// when they look like endpoints: `lockfile run --etcd migrations ./migrate`
+/// is `--etcd` alone (endpoints from the environment) and the lock
+/// `migrations`, not the endpoints `migrations`.
+pub(crate) fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    let first = Cli::try_parse_from(args);
+    let Some(at) = args
+        .windows(2)
+        .position(|pair| pair[0] == "--etcd" && !looks_like_endpoints(&pair[1]))
+    else {
+        return first;
+    };
+    let taken = args[at + 1].to_string_lossy();
+    let took_the_name = match &first {
+        Ok(cli) => cli.etcd_value() == Some(taken.as_ref()),
+        Err(_) => true,
+    };
+    if !took_the_name {
+        return first;
+    }
+    let mut alone = args.to_vec();
+    alone[at] = OsString::from("--etcd=");
+    match Cli::try_parse_from(&alone) {
+        Ok(cli) => Ok(cli),
+        Err(_) => first,
+    }
+}
+
+impl Cli {
+    fn etcd_value(&self) -> Option<&str> {
+        match &self.command {
+            Command::Run(args) => args.backend.etcd.as_deref(),
+            Command::Status(args) => args.backend.etcd.as_deref(),
+            Command::Flock { .. } => None,
+        }
+    }
+}
+
+/// Whether `word` reads as etcd endpoints: comma-separated URLs
+/// (`http://host:2379`) or `host:port`, never an option.
+fn looks_like_endpoints(word: &std::ffi::OsStr) -> bool {
+    let Some(word) = word.to_str() else {
+        return false;
+    };
+    let endpoint = |item: &str| {
+        item.contains("://")
+            || item
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    };
+    word.starts_with('-')
+        || word
+            .split(',')
+            .filter(|item| !item.trim().is_empty())
+            .all(|item| endpoint(item.trim()))
+            && !word.trim().is_empty()
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::{CommandFactory, Parser};
+    use std::ffi::OsString;
+
+    use clap::CommandFactory;
 
     use super::{Cli, Command};
 
@@ -263,17 +420,22 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn parse(args: &[&str]) -> Cli {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        super::parse(&args).unwrap()
+    }
+
     fn run(args: &[&str]) -> super::RunArgs {
         let mut command_line = vec!["lockfile", "run"];
         command_line.extend(args);
-        match Cli::try_parse_from(command_line).unwrap().command {
+        match parse(&command_line).command {
             Command::Run(args) => args,
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn the_command_starts_at_the_first_word_after_the_path() {
+    fn the_command_starts_at_the_first_word_after_the_path_that_is_not_ours() {
         let args = run(&["-v", "x.lock", "ls", "-l", "--", "-n"]);
         assert!(args.verbose && !args.no_wait);
         assert_eq!(args.command, ["ls", "-l", "--", "-n"]);
@@ -285,5 +447,41 @@ mod tests {
         let args = run(&["-nqE0", "x.lock", "true"]);
         assert!(args.no_wait && args.quiet);
         assert_eq!(args.conflict_exit_code, 0);
+        // What the README and --help say.
+        let args = run(&["demo.lock", "-n", "echo", "hi"]);
+        assert!(args.no_wait);
+        assert_eq!(args.command, ["echo", "hi"]);
+        let args = run(&["demo.lock", "echo", "-n", "hi"]);
+        assert!(!args.no_wait);
+        assert_eq!(args.command, ["echo", "-n", "hi"]);
+    }
+
+    #[test]
+    fn etcd_takes_endpoints_only_when_they_look_like_endpoints() {
+        let args = run(&["--etcd", "http://a:2379,http://b:2379", "jobs", "true"]);
+        assert_eq!(
+            args.backend.etcd.as_deref(),
+            Some("http://a:2379,http://b:2379")
+        );
+        assert_eq!(args.path.to_str(), Some("jobs"));
+        let args = run(&["--etcd", "127.0.0.1:2379", "jobs", "true"]);
+        assert_eq!(args.backend.etcd.as_deref(), Some("127.0.0.1:2379"));
+        let args = run(&["--etcd", "migrations", "./migrate"]);
+        assert_eq!(args.backend.etcd.as_deref(), Some(""));
+        assert_eq!(args.path.to_str(), Some("migrations"));
+        assert_eq!(args.command, ["./migrate"]);
+        let args = run(&["--etcd", "-n", "jobs", "true"]);
+        assert_eq!(args.backend.etcd.as_deref(), Some(""));
+        assert!(args.no_wait);
+        // The command's own --etcd is the command's.
+        let args = run(&["x.lock", "tool", "--etcd", "name"]);
+        assert_eq!(args.backend.etcd, None);
+        assert_eq!(args.command, ["tool", "--etcd", "name"]);
+        let Command::Status(status) = parse(&["lockfile", "status", "--etcd", "jobs"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(status.backend.etcd.as_deref(), Some(""));
+        assert_eq!(status.path.to_str(), Some("jobs"));
     }
 }

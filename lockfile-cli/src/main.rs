@@ -1,29 +1,32 @@
 //! `lockfile`: run a command under a lock file, tell who holds a lock, and
 //! util-linux flock(1) for every platform (`lockfile flock`, or `lockfile`
 //! invoked as `flock`).
+//!
+//! By stage (ARCHITECTURE.cli.md): parse ([`cli`]) → choose a backend
+//! ([`backend`]) → take ([`take`]) → supervise ([`run`], over [`sys`]) →
+//! report ([`status`], [`report`], with [`describe`] wording holders).
+//! `flock` is flock(1)'s own pipeline on raw descriptors.
 
+mod backend;
 mod cli;
+mod describe;
 mod duration;
 mod escape;
-#[cfg(feature = "etcd")]
-mod etcd;
 mod flock;
-mod holder;
+mod report;
 mod run;
 mod status;
 mod sys;
+mod take;
 
 use std::ffi::OsString;
-use std::fmt::Display;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-/// Exit status for bad usage (as clap uses it) and for errors before the command ran.
-const ERROR_EXIT: u8 = 2;
+use backend::Choice;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    sys::at_start(args.first().map(OsString::as_os_str));
     // flock(1) reads its own command line, options after the file and all:
     // it is never shown to clap.
     if args
@@ -35,12 +38,48 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|arg| arg == "flock") {
         return ExitCode::from(flock::main(&args[2..], "lockfile flock"));
     }
-    let cli = cli::Cli::try_parse_from(&args).unwrap_or_else(|err| with_usage(err).exit());
+    let cli = cli::parse(&args).unwrap_or_else(|err| with_usage(err).exit());
     ExitCode::from(match &cli.command {
-        cli::Command::Run(args) => run::run(args),
-        cli::Command::Status(args) => status::status(args),
+        cli::Command::Run(args) => run(args),
+        cli::Command::Status(args) => status(args),
         cli::Command::Flock { .. } => unreachable!("read by flock::main above"),
     })
+}
+
+/// `lockfile run`: every stage in turn.
+fn run(args: &cli::RunArgs) -> u8 {
+    let choice = Choice {
+        etcd: args.backend.etcd.as_deref(),
+        ttl: args.ttl,
+        kill_after: args.kill_after,
+        close: args.close,
+        quiet: args.quiet,
+    };
+    let backend = match backend::choose(&choice) {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    match take::take(&backend, args) {
+        Ok(held) => run::run(args, held),
+        Err(code) => code,
+    }
+}
+
+/// `lockfile status`: choose, look, report.
+fn status(args: &cli::StatusArgs) -> u8 {
+    let choice = Choice {
+        etcd: args.backend.etcd.as_deref(),
+        quiet: args.json,
+        ..Choice::default()
+    };
+    let backend = match backend::choose(&choice) {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    match backend.status(&args.path) {
+        Ok(seen) => status::report(&seen, args.json),
+        Err(code) => code,
+    }
 }
 
 /// Adds the usage line to errors that clap prints without one (a bad value,
@@ -59,15 +98,4 @@ fn with_usage(mut err: clap::Error) -> clap::Error {
         err.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
     }
     err
-}
-
-/// Prints a one-line error and gives back the exit status to use.
-fn fail(message: &dyn Display, code: u8) -> u8 {
-    say(message);
-    code
-}
-
-/// One line on stderr; what came from files and paths cannot drive the terminal.
-fn say(message: &dyn Display) {
-    eprintln!("lockfile: {}", escape::for_terminal(&message.to_string()));
 }

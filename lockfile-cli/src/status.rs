@@ -1,122 +1,141 @@
-//! `lockfile status`: is the lock held right now, and by whom.
+//! The report stage of `lockfile status`: one [`Status`] value, whichever
+//! backend looked, rendered as one sentence or as one JSON object with the
+//! same fields for every backend.
 
 use std::fmt::Write;
-use std::path::Path;
 
-use scoped_lockfile::{Holder, Probe, probe};
+use scoped_lockfile::Holder;
 
-use crate::cli::StatusArgs;
+use crate::describe::{self, Medium};
 use crate::escape::for_terminal;
-use crate::holder;
-use crate::{ERROR_EXIT, fail};
+use crate::report::{self, ERROR_EXIT};
 
-pub(crate) const FREE: u8 = 0;
-pub(crate) const HELD: u8 = 1;
+/// Exit statuses of `status`.
+const FREE: u8 = 0;
+const HELD: u8 = 1;
 
-pub(crate) fn status(args: &StatusArgs) -> u8 {
-    #[cfg(feature = "etcd")]
-    if let Some(endpoints) = &args.etcd {
-        return crate::etcd::status(args, endpoints);
-    }
-    // A path whose directory does not exist is an error here, not a free lock.
-    let state = match probe(&args.path) {
-        Ok(state) => state,
-        Err(err) => return fail(&err, ERROR_EXIT),
-    };
-    let report = Report::new(&args.path, &state);
-    if args.json {
-        println!("{}", report.json());
-    } else {
-        println!("{}", report.sentence());
-    }
-    match state {
-        Probe::Held { .. } => HELD,
-        _ => FREE,
+/// Whether a lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// No lock file: nobody holds it (files only).
+    Missing,
+    Free,
+    Held,
+    /// Held by readers (files only).
+    HeldShared,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Free => "free",
+            Self::Held => "held",
+            Self::HeldShared => "held shared",
+        }
     }
 }
 
-struct Report<'a> {
-    path: &'a Path,
-    state: &'static str,
-    holder: Option<&'a Holder>,
+/// What a backend saw of a lock, right now.
+#[derive(Debug, Clone)]
+pub(crate) struct Status {
+    /// The lock file's path or the etcd lock's name, as given.
+    pub(crate) name: String,
+    pub(crate) medium: Medium,
+    pub(crate) state: State,
+    /// Who holds it (held), or who last did (a free lock file); `None` when
+    /// nothing can say (a missing file, a free etcd lock).
+    pub(crate) holder: Option<Holder>,
+    /// The holder's fencing token (etcd).
+    pub(crate) fencing_token: Option<u64>,
+    /// How many wait for it (etcd).
+    pub(crate) waiting: Option<u64>,
 }
 
-impl<'a> Report<'a> {
-    fn new(path: &'a Path, state: &'a Probe) -> Self {
-        let (name, holder) = match state {
-            Probe::Held { holder } if holder.shared => ("held shared", Some(holder)),
-            Probe::Held { holder } => ("held", Some(holder)),
-            Probe::Free { last_holder } => ("free", Some(last_holder)),
-            _ => ("missing", None),
-        };
-        Self {
-            path,
-            state: name,
-            holder,
+impl Status {
+    /// The exit status: 0 free, 1 held.
+    fn code(&self) -> u8 {
+        match self.state {
+            State::Held | State::HeldShared => HELD,
+            State::Free | State::Missing => FREE,
         }
     }
 
-    fn content(&self) -> Option<&'a str> {
-        self.holder.and_then(|holder| holder.content.as_deref())
-    }
-
-    /// One line for a person; what came from the file (and the path) escaped.
-    fn sentence(&self) -> String {
-        let path = self.path.display().to_string();
-        let who = self.holder.and_then(|holder| {
-            let Some(named) = holder::describe(holder) else {
-                return holder.content.clone();
-            };
-            let running = match (self.state, holder.is_this_host(), holder.is_alive()) {
-                (_, Some(true), Some(true)) => " (this host; the process is running)",
-                // The recorded process is gone, yet the lock is held: by a
-                // process that inherited it, such as the command of a
-                // `lockfile run` that was killed.
-                ("held", Some(true), _) => {
-                    " (this host; that process is gone, and a process that inherited \
-                     its lock, such as its command, still holds it)"
-                }
-                (_, Some(true), _) => " (this host; no such process)",
-                _ => "",
-            };
-            Some(format!("{named}{running}"))
-        });
-        let sentence = match (self.state, who) {
-            ("held", Some(who)) => format!("{path}: held by {who}"),
-            ("held", None) => format!("{path}: held; the file does not say by whom"),
-            // Readers write nothing: the content is the last writer's.
-            ("held shared", Some(who)) => format!("{path}: held shared; last written by {who}"),
-            ("held shared", None) => format!("{path}: held shared"),
-            ("free", Some(who)) => format!("{path}: free; last held by {who}"),
-            ("free", None) => format!("{path}: free"),
-            _ => format!("{path}: free; no such file"),
+    /// One line for a person; what came from the file (and the name) escaped.
+    pub(crate) fn sentence(&self) -> String {
+        let name = &self.name;
+        let mut sentence = match (self.state, &self.holder) {
+            (State::Missing, _) => format!("{name}: free; no such file"),
+            (State::Free, None) => format!("{name}: free"),
+            (State::Free, Some(last)) => {
+                format!("{name}: {}", describe::free_in_detail(last, self.medium))
+            }
+            (State::Held | State::HeldShared, Some(holder)) => {
+                format!("{name}: {}", describe::held_in_detail(holder, self.medium))
+            }
+            (State::HeldShared, None) => format!("{name}: held shared"),
+            (State::Held, None) => format!(
+                "{name}: {}",
+                describe::held(&Holder::new(None), self.medium)
+            ),
         };
+        if let Some(token) = self.fencing_token {
+            let _ = write!(sentence, "; fencing token {token}");
+        }
+        if let Some(waiting) = self.waiting
+            && self.state != State::Free
+        {
+            let _ = write!(sentence, ", {waiting} waiting");
+        }
         for_terminal(&sentence).into_owned()
     }
 
-    fn json(&self) -> String {
+    /// The JSON object: the same fields for every backend, `null` where one
+    /// does not apply.
+    pub(crate) fn json(&self) -> String {
         let text = |value: Option<&str>| value.map_or_else(|| "null".to_owned(), json_string);
         let flag = |value: Option<bool>| value.map_or_else(|| "null".to_owned(), |b| b.to_string());
-        let holder = self.holder;
-        let pid = holder
-            .and_then(Holder::pid)
-            .map_or_else(|| "null".to_owned(), |pid| pid.to_string());
+        let number =
+            |value: Option<u64>| value.map_or_else(|| "null".to_owned(), |n| n.to_string());
+        let holder = self.holder.as_ref();
+        let backend = match self.medium {
+            Medium::File => "file",
+            Medium::Key => "etcd",
+        };
         format!(
-            "{{\"path\":{},\"state\":\"{}\",\"content\":{},\"pid\":{},\"hostname\":{},\"this_host\":{},\"pid_alive\":{}}}",
-            json_string(&self.path.to_string_lossy()),
-            self.state,
-            text(self.content()),
-            pid,
+            "{{\"name\":{},\"backend\":\"{backend}\",\"state\":\"{}\",\"content\":{},\
+             \"pid\":{},\"hostname\":{},\"this_host\":{},\"pid_alive\":{},\
+             \"fencing_token\":{},\"waiting\":{}}}",
+            json_string(&self.name),
+            self.state.name(),
+            text(holder.and_then(|h| h.content.as_deref())),
+            number(holder.and_then(Holder::pid).map(u64::from)),
             text(holder.and_then(Holder::hostname)),
             flag(holder.and_then(Holder::is_this_host)),
             flag(holder.and_then(Holder::is_alive)),
+            number(self.fencing_token),
+            number(self.waiting),
         )
+    }
+}
+
+/// Prints `status` as asked and gives the exit status: 0 free, 1 held, 2 if
+/// the answer could not be written.
+pub(crate) fn report(status: &Status, json: bool) -> u8 {
+    let line = if json {
+        status.json()
+    } else {
+        status.sentence()
+    };
+    match report::answer(&line) {
+        Ok(()) => status.code(),
+        Err(err) => report::fail(&format!("write error: {err}"), ERROR_EXIT),
     }
 }
 
 /// A JSON string literal (RFC 8259: quote, backslash and control characters
 /// escaped, and the characters `escape::for_terminal` escapes).
-pub(crate) fn json_string(value: &str) -> String {
+fn json_string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
@@ -148,5 +167,32 @@ mod tests {
             json_string("a\"b\\c\nd\u{1}é\u{202e}\u{7f}"),
             "\"a\\\"b\\\\c\\nd\\u0001é\\u202e\\u007f\""
         );
+    }
+
+    fn status(medium: Medium, state: State, content: Option<&str>) -> Status {
+        Status {
+            name: "x".to_owned(),
+            medium,
+            state,
+            holder: content.map(|c| Holder::new(Some(c.to_owned()))),
+            fencing_token: None,
+            waiting: None,
+        }
+    }
+
+    #[test]
+    fn one_schema_for_every_backend() {
+        let keys = |json: &str| -> Vec<String> {
+            json.split(&[',', '{'][..])
+                .filter_map(|field| field.split_once("\":").map(|(key, _)| key.to_owned()))
+                .collect()
+        };
+        let file = status(Medium::File, State::Held, Some("1;elsewhere")).json();
+        let mut etcd = status(Medium::Key, State::Held, Some("1;elsewhere"));
+        etcd.fencing_token = Some(7);
+        etcd.waiting = Some(0);
+        assert_eq!(keys(&file), keys(&etcd.json()));
+        assert!(file.starts_with("{\"name\":\"x\",\"backend\":\"file\",\"state\":\"held\""));
+        assert!(etcd.json().ends_with("\"fencing_token\":7,\"waiting\":0}"));
     }
 }

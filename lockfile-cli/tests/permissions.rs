@@ -46,9 +46,7 @@ fn run_locks_another_users_file_read_only_and_leaves_it_alone() {
     assert_eq!(text(&out.stdout), "flock=1\n");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(
-            "locking it through a read-only descriptor: the file will not say who holds the lock"
-        ),
+        stderr.contains("locked it read-only: the file does not say who holds the lock"),
         "{stderr}"
     );
     assert_eq!(fs::read_to_string(&lock).unwrap(), " 1;roots-host\n");

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use scoped_lockfile::LockError;
 
@@ -212,6 +212,43 @@ impl EtcdGuard {
         self.state.lost()
     }
 
+    /// Until when the lock is surely held: the instant at which, unless the
+    /// lease is renewed before, [`is_lost`](Self::is_lost) turns true. A
+    /// margin (a sixth of the TTL, at least 100 ms) before the server can have
+    /// expired the lease, and moved later by every renewal; in the past once
+    /// the lock is lost for that reason. Something that must stop before
+    /// another holder can start (a command `lockfile run` supervises) is
+    /// stopped by this instant.
+    ///
+    /// ```no_run
+    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
+    /// assert!(guard.valid_until() > std::time::Instant::now());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn valid_until(&self) -> Instant {
+        self.state.deadline()
+    }
+
+    /// A view of this lock's lease for another thread: [`LeaseWatch`] says
+    /// what [`is_lost`](Self::is_lost), [`valid_until`](Self::valid_until)
+    /// and [`lost`](Self::lost) say, without borrowing the guard.
+    ///
+    /// ```no_run
+    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+    /// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
+    /// let watch = guard.watch();
+    /// std::thread::spawn(move || assert!(!watch.is_lost()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn watch(&self) -> LeaseWatch {
+        LeaseWatch {
+            state: Arc::clone(&self.state),
+        }
+    }
+
     /// Releases the lock and waits until etcd has deleted its key.
     ///
     /// # Errors
@@ -292,6 +329,74 @@ impl fmt::Debug for EtcdGuard {
             .field("fencing_token", &self.token)
             .field("cluster_id", &self.cluster_id)
             .field("ttl", &self.ttl)
+            .field("lost", &self.is_lost())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an [`EtcdGuard`]'s lock is still held, seen from any thread
+/// ([`EtcdGuard::watch`]). Cloning it is cheap; it does not keep the lock.
+///
+/// ```no_run
+/// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+/// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+/// let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
+/// let watch = guard.watch().clone();
+/// assert_eq!(watch.valid_until(), guard.valid_until());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct LeaseWatch {
+    state: Arc<LeaseState>,
+}
+
+impl LeaseWatch {
+    /// As [`EtcdGuard::is_lost`].
+    ///
+    /// ```no_run
+    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+    /// # let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
+    /// assert!(!guard.watch().is_lost());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_lost(&self) -> bool {
+        self.state.is_lost()
+    }
+
+    /// As [`EtcdGuard::valid_until`].
+    ///
+    /// ```no_run
+    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+    /// # let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
+    /// let left = guard.watch().valid_until() - std::time::Instant::now();
+    /// # let _ = left;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn valid_until(&self) -> Instant {
+        self.state.deadline()
+    }
+
+    /// As [`EtcdGuard::lost`]: completes when the lock is lost, or once the
+    /// guard is released.
+    ///
+    /// ```no_run
+    /// # use scoped_lockfile_etcd::{EtcdLocks, EtcdOptions};
+    /// # let etcd = EtcdLocks::connect_blocking(["http://127.0.0.1:2379"], EtcdOptions::new())?;
+    /// # let guard = scoped_lockfile::LockOptions::new().lock_on(&etcd, "deploy")?;
+    /// let lost = guard.watch().lost();
+    /// # drop(lost);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lost(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.state.lost()
+    }
+}
+
+impl fmt::Debug for LeaseWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeaseWatch")
             .field("lost", &self.is_lost())
             .finish_non_exhaustive()
     }

@@ -11,6 +11,6 @@ mod options;
 mod retry;
 
 pub use errors::{ConnectError, LeaseLost};
-pub use guard::EtcdGuard;
+pub use guard::{EtcdGuard, LeaseWatch};
 pub use locks::{EtcdLocks, EtcdProbe};
 pub use options::EtcdOptions;

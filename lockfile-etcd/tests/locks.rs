@@ -17,7 +17,7 @@ fn one_try() -> LockOptions {
 
 #[test]
 fn one_try_fails_contended_naming_the_holder_by_pid_and_host() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("contended");
     let (holder, _) = Helper::holding(cluster, &name, &[]);
     let etcd = connect(cluster, EtcdOptions::new());
@@ -35,7 +35,7 @@ fn one_try_fails_contended_naming_the_holder_by_pid_and_host() {
 
 #[test]
 fn the_content_template_is_what_the_key_says() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("template");
     let (_holder, _) = Helper::holding(cluster, &name, &["template=deploy {pid} on {hostname}"]);
     let etcd = connect(cluster, EtcdOptions::new());
@@ -48,7 +48,7 @@ fn the_content_template_is_what_the_key_says() {
 
 #[test]
 fn an_invalid_template_fails_before_anything_is_sent() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("bad-template");
     let etcd = connect(cluster, EtcdOptions::new());
     let err = etcd
@@ -60,7 +60,7 @@ fn an_invalid_template_fails_before_anything_is_sent() {
 
 #[test]
 fn a_timeout_names_the_holder_and_leaves_the_queue() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("timeout");
     let (mut holder, _) = Helper::holding(cluster, &name, &["template=the-holder"]);
     let etcd = connect(cluster, EtcdOptions::new());
@@ -89,7 +89,7 @@ fn a_timeout_names_the_holder_and_leaves_the_queue() {
 
 #[test]
 fn waiters_get_the_lock_in_turn_with_growing_fencing_tokens() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("turns");
     let (mut first, first_token) = Helper::holding(cluster, &name, &[]);
     let etcd = connect(cluster, EtcdOptions::new());
@@ -114,7 +114,7 @@ fn waiters_get_the_lock_in_turn_with_growing_fencing_tokens() {
 fn processes_counting_under_the_lock_lose_no_update() {
     const PROCESSES: usize = 4;
     const TIMES: u64 = 40;
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("count");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("count");
@@ -134,7 +134,7 @@ fn processes_counting_under_the_lock_lose_no_update() {
 
 #[test]
 fn a_killed_holder_is_replaced_within_its_ttl() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("killed");
     let ttl = SHORT_TTL.as_secs().to_string();
     let (holder, token) = Helper::holding(cluster, &name, &[&format!("ttl={ttl}")]);
@@ -150,7 +150,7 @@ fn a_killed_holder_is_replaced_within_its_ttl() {
 
 #[test]
 fn a_stopped_holder_loses_the_lock_and_learns_it_when_resumed() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("stopped");
     let ttl = format!("ttl={}", SHORT_TTL.as_secs());
     let (mut frozen, frozen_token) = Helper::holding(cluster, &name, &[&ttl]);
@@ -172,7 +172,7 @@ fn a_stopped_holder_loses_the_lock_and_learns_it_when_resumed() {
 
 #[test]
 fn a_deleted_key_makes_the_guard_lost() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("deleted");
     let etcd = connect(cluster, EtcdOptions::new());
     let guard = etcd.lock(&name, &LockOptions::new()).unwrap();
@@ -196,7 +196,7 @@ fn a_deleted_key_makes_the_guard_lost() {
 
 #[test]
 fn dropping_the_guard_releases_at_once() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("drop");
     let etcd = connect(cluster, EtcdOptions::new());
     let other = connect(cluster, EtcdOptions::new());
@@ -211,7 +211,7 @@ fn dropping_the_guard_releases_at_once() {
 
 #[test]
 fn a_cancelled_async_wait_leaves_the_queue() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("cancelled");
     let (mut holder, _) = Helper::holding(cluster, &name, &[]);
     let etcd = connect(cluster, EtcdOptions::new());
@@ -240,7 +240,7 @@ fn a_cancelled_async_wait_leaves_the_queue() {
 
 #[test]
 fn async_lock_and_close_on_a_tokio_runtime() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("async");
     let etcd = connect(cluster, EtcdOptions::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -272,7 +272,7 @@ fn async_lock_and_close_on_a_tokio_runtime() {
 
 #[test]
 fn etcdctl_lock_and_ours_exclude_each_other() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("etcdctl");
     let etcd = connect(cluster, EtcdOptions::new());
     // Ours first: etcdctl waits for it.
@@ -316,7 +316,7 @@ fn etcdctl_lock_and_ours_exclude_each_other() {
 
 #[test]
 fn probe_says_who_holds_and_how_many_wait() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("probe");
     let etcd = connect(cluster, EtcdOptions::new());
     assert_eq!(etcd.probe(&name).unwrap(), EtcdProbe::Free);
@@ -337,7 +337,7 @@ fn probe_says_who_holds_and_how_many_wait() {
 
 #[test]
 fn a_prefix_keeps_locks_apart() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("prefix");
     let plain = connect(cluster, EtcdOptions::new());
     let prefixed = connect(cluster, EtcdOptions::new().prefix("app-a/"));

@@ -21,7 +21,7 @@ async fn while_locked_async(etcd: &EtcdLocks, name: &str) -> Result<EtcdProbe, L
 
 #[test]
 fn locked_fn_on_etcd_holds_the_lock_while_it_runs() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("macro-fn");
     let etcd = connect(cluster, EtcdOptions::new());
     let seen = while_locked(&etcd, &name).unwrap();
@@ -31,7 +31,7 @@ fn locked_fn_on_etcd_holds_the_lock_while_it_runs() {
 
 #[test]
 fn locked_async_fn_on_etcd_holds_the_lock_while_it_runs() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("macro-async");
     let etcd = connect(cluster, EtcdOptions::new());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -50,7 +50,7 @@ fn locked_async_fn_on_etcd_holds_the_lock_while_it_runs() {
 
 #[test]
 fn with_lock_on_etcd_fails_contended_while_another_holds() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("macro-block");
     let etcd = connect(cluster, EtcdOptions::new());
     let held = LockOptions::new().lock_on(&etcd, &name).unwrap();
@@ -63,7 +63,7 @@ fn with_lock_on_etcd_fails_contended_while_another_holds() {
 
 #[test]
 fn shared_locks_are_unsupported_on_etcd() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let name = unique_name("shared");
     let etcd = connect(cluster, EtcdOptions::new());
     let err = LockOptions::new()

@@ -1,4 +1,4 @@
-//! The arguments both macros share: `NAME, shared, timeout = "..",
+//! The arguments both macros share: `NAME, shared, fair, timeout = "..",
 //! content_template = .., on = .., crate = ".."`, and `#[locked]`'s own
 //! `on_error = ".."`.
 
@@ -11,13 +11,15 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Block, Expr, ExprArray, ExprLit, Ident, Lit, LitStr, Token, token};
 
 /// The keys after the name, for error messages.
-const KEYS: &str = "`shared`, `timeout`, `content_template`, `on`, `on_error` or `crate`";
+const KEYS: &str = "`shared`, `fair`, `timeout`, `content_template`, `on`, `on_error` or `crate`";
 
 /// Parsed lock arguments; every key is optional.
 pub(crate) struct LockArgs {
     pub(crate) name: Expr,
     /// Where `shared` was written, if it was.
     pub(crate) shared: Option<Span>,
+    /// Where `fair` was written, if it was.
+    pub(crate) fair: Option<Span>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) content_template: Option<Expr>,
     pub(crate) on_error: Option<OnError>,
@@ -82,6 +84,7 @@ fn parse_args(
     let mut args = LockArgs {
         name,
         shared: None,
+        fair: None,
         timeout: None,
         content_template: None,
         on_error: None,
@@ -168,15 +171,22 @@ fn parse_key_value(
     }
     let key = input.call(Ident::parse_any)?;
     let repeated = || syn::Error::new(key.span(), format!("`{key}` is given twice"));
-    if key == "shared" {
+    let flag = if key == "shared" {
+        Some(&mut args.shared)
+    } else if key == "fair" {
+        Some(&mut args.fair)
+    } else {
+        None
+    };
+    if let Some(flag) = flag {
         // A flag: present or not.
-        if args.shared.is_some() {
+        if flag.is_some() {
             return Err(repeated());
         }
         if input.peek(Token![=]) {
-            return Err(input.error("`shared` takes no value: write `shared` alone"));
+            return Err(input.error(format!("`{key}` takes no value: write `{key}` alone")));
         }
-        args.shared = Some(key.span());
+        *flag = Some(key.span());
         return Ok(());
     }
     input.parse::<Token![=]>()?;

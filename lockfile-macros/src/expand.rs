@@ -170,6 +170,7 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     let krate = crate_path(args);
     let name = &args.name;
     let shared = args.shared.map(|span| quote_spanned!(span=> .shared()));
+    let fair = args.fair.map(|span| quote_spanned!(span=> .fair()));
     let timeout = args.timeout.map(|timeout| {
         let (secs, nanos) = (timeout.as_secs(), timeout.subsec_nanos());
         quote!(.timeout(#krate::__private::Duration::new(#secs, #nanos)))
@@ -184,6 +185,7 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
     let options = quote! {
         #krate::__private::LockOptions::new()
             #shared
+            #fair
             #timeout
             #template
     };

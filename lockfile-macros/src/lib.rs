@@ -14,23 +14,26 @@ use syn::parse_macro_input;
 /// ```text
 /// #[locked(NAME)]
 /// #[locked([NAME, NAME, ..])]
-/// #[locked(NAME, shared, timeout = "DURATION", content_template = TEMPLATE,
+/// #[locked(NAME, shared, fair, timeout = "DURATION", content_template = TEMPLATE,
 ///          on = BACKEND, on_error = "panic" | "return", crate = "PATH")]
 /// ```
 ///
 /// - `NAME`: any expression whose reference is `AsRef<Path>`: a string literal, a
 ///   `const`, `format!` of the function's own arguments, `self.dir.join("x")`.
 ///   It is evaluated on every call, before the body; `.lock` is appended, as
-///   [`LockedContext`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/struct.LockedContext.html) does.
+///   [`LockedContext`](../scoped_lockfile/struct.LockedContext.html) does.
 ///   A relative name goes under the directory `SCOPED_LOCKFILE_DIR` names, when
 ///   that variable is set (one line of a workspace's `.cargo/config.toml`: see
-///   [`LOCK_DIR_ENV`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/constant.LOCK_DIR_ENV.html)).
+///   [`LOCK_DIR_ENV`](../scoped_lockfile/constant.LOCK_DIR_ENV.html)).
 /// - `[NAME, ..]`: a set of locks, held together, taken in one canonical order
 ///   (`LockOptions::locked_set`), so functions naming the same locks in other
 ///   orders never deadlock; the keys apply to the whole set (one timeout,
 ///   `shared` for every lock). At least one name, none written twice; not with `on`.
 /// - `shared`: a reader's lock, held by any number of readers together
 ///   (`LockOptions::shared`); a flag, written alone.
+/// - `fair`: first come, first served among fair waiters (`LockOptions::fair`,
+///   Linux only; elsewhere taking the lock fails with `LockError::Unsupported`);
+///   a flag, written alone.
 /// - `timeout`: a [humantime](https://docs.rs/humantime) duration (`"500ms"`,
 ///   `"5s"`, `"1m 30s"`), parsed at compile time; `"0s"` is a single try. Without
 ///   it the call waits as long as it takes.
@@ -38,7 +41,7 @@ use syn::parse_macro_input;
 ///   string literal is checked at compile time; any other expression is checked
 ///   when the lock is taken.
 /// - `on`: an expression whose value (or reference) is a
-///   [`Backend`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/trait.Backend.html),
+///   [`Backend`](../scoped_lockfile/trait.Backend.html),
 ///   e.g. a connected lock service; the lock is `LockOptions::lock_on(&BACKEND, &NAME)`
 ///   (`lock_on_async` in an `async fn`). Without it, the lock file `NAME + ".lock"`.
 /// - `on_error`: what the function does when the lock cannot be taken (see below).
@@ -91,7 +94,7 @@ use syn::parse_macro_input;
 /// `Err(E::from(lock_error))`, as `?` would; `E` needs `From<LockError>`
 /// (`io::Error` has it, and so does anything `Box<dyn Error>` or
 /// `anyhow::Error` can hold). Any other function panics with the
-/// [`LockError`](https://docs.rs/scoped-lockfile/latest/scoped_lockfile/enum.LockError.html)'s
+/// [`LockError`](../scoped_lockfile/enum.LockError.html)'s
 /// message. The decision is made from the spelling of the return type alone:
 /// a type alias named `Result` that is not one (`type Result = u32;`), or a
 /// `Result` under another name (`Self::Output`), is told apart with
@@ -187,7 +190,7 @@ pub fn locked(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```text
 /// with_lock!(NAME, { BODY })
-/// with_lock!(NAME, shared, timeout = "DURATION", content_template = TEMPLATE, on = BACKEND, crate = "PATH", { BODY })
+/// with_lock!(NAME, shared, fair, timeout = "DURATION", content_template = TEMPLATE, on = BACKEND, crate = "PATH", { BODY })
 /// with_lock!([NAME, NAME, ..], ..., { BODY })     // a set of locks, as #[locked] takes it
 /// with_lock!(async NAME, ..., { BODY })          // in async code: awaits the lock
 /// ```

@@ -5,7 +5,8 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::open::{Identified, identify, identify_locked, open_lock_file};
+use crate::fair::{self, Ticket};
+use crate::open::{Identified, READ_ONLY, identify, identify_locked, open_lock_file};
 use crate::sys::{self, Access};
 use crate::template::Template;
 use crate::wait::Waiting;
@@ -51,6 +52,16 @@ pub(crate) enum FirstTry {
 
 /// Opens `path` and tries its lock once; on success, writes the content.
 pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
+    match try_take(path, request)? {
+        FirstTry::Locked(locked) => finish(path, locked, request).map(FirstTry::Locked),
+        held @ FirstTry::Held(_) => Ok(held),
+    }
+}
+
+/// [`try_once`] without writing the content: a `Locked` file is locked and
+/// identified, for the caller to [`finish`] (or let go: the fair mode's
+/// newcomer behind queued waiters).
+pub(crate) fn try_take(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
     loop {
         let file = open_lock_file(path, request.mode)?;
         let locked =
@@ -61,13 +72,20 @@ pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, Lo
         }
         // Removed between our open and our lock: try the file there now.
         if let Some(locked) = identify_locked(path, file, false)? {
-            return finish(path, locked, request).map(FirstTry::Locked);
+            return Ok(FirstTry::Locked(locked));
         }
     }
 }
 
+/// A lock just taken: the locked file, content written, and in fair mode the
+/// ticket to keep until it is released.
+pub(crate) struct Taken {
+    pub(crate) locked: Identified,
+    pub(crate) ticket: Option<Ticket>,
+}
+
 /// Locks `path` and writes the rendered `template` into it, waiting as `wait`
-/// says; the calling thread blocks while it waits.
+/// says, in `fair` mode or not; the calling thread blocks while it waits.
 ///
 /// The template is rendered before the file is opened, so nothing about it can
 /// fail once the lock is held.
@@ -77,7 +95,11 @@ pub(crate) fn acquire(
     access: Access,
     wait: Wait,
     mode: u32,
-) -> Result<Identified, LockError> {
+    fair: bool,
+) -> Result<Taken, LockError> {
+    if fair {
+        fair::check_supported(path)?;
+    }
     // Readers write nothing, so they need not pay for `getpid` and formatting.
     let content = match access {
         Access::Exclusive => template.render(),
@@ -88,8 +110,18 @@ pub(crate) fn acquire(
         access,
         mode,
     };
-    let held_elsewhere = match try_once(path, request)? {
-        FirstTry::Locked(locked) => return Ok(locked),
+    let first = if fair {
+        fair::first_try(path, request)?
+    } else {
+        try_once(path, request)?
+    };
+    let held_elsewhere = match first {
+        FirstTry::Locked(locked) => {
+            return Ok(Taken {
+                locked,
+                ticket: None,
+            });
+        }
         FirstTry::Held(held_elsewhere) => held_elsewhere,
     };
     // The clock starts at the first failed try: the open before it is
@@ -98,26 +130,40 @@ pub(crate) fn acquire(
     if wait == Wait::For(Duration::ZERO) {
         return Err(contended(path, &held_elsewhere, access));
     }
-    let locked = match wait.deadline(started) {
+    let deadline = wait.deadline(started);
+    // Only a wait that can never end is refused, and only where that is
+    // certain (semantic 11); a timed wait just times out.
+    if deadline.is_none() && held::in_locked_scope(held_elsewhere.id) {
+        return Err(LockError::WouldDeadlock {
+            path: path.to_path_buf(),
+        });
+    }
+    let ticket = if fair {
+        Some(Ticket::take(path, access, mode)?)
+    } else {
+        None
+    };
+    let locked = match deadline {
         None => {
-            // Only a wait that can never end is refused, and only where that
-            // is certain (semantic 11); a timed wait just times out.
-            if held::in_locked_scope(held_elsewhere.id) {
-                return Err(LockError::WouldDeadlock {
-                    path: path.to_path_buf(),
-                });
+            if let Some(ticket) = &ticket {
+                ticket.wait_turn()?;
             }
             wait_on(path, held_elsewhere.file, access, mode)?
         }
         Some(deadline) => {
-            let waiting = Waiting::start(path, held_elsewhere.id, access, mode)?;
+            let waiting = match &ticket {
+                Some(ticket) => Waiting::start_fair(path, ticket.turn(), access, mode)?,
+                None => Waiting::start(path, held_elsewhere.id, access, mode)?,
+            };
             match waiting.wait_until(deadline) {
                 Some(outcome) => outcome?,
+                // Dropping the ticket on return leaves the queue at once.
                 None => return Err(timed_out(path, wait, started, &held_elsewhere, access)),
             }
         }
     };
-    finish(path, locked, request)
+    let locked = finish(path, locked, request)?;
+    Ok(Taken { locked, ticket })
 }
 
 /// Blocks on `file`'s own descriptor until its lock is ours, and starts over
@@ -142,13 +188,13 @@ pub(crate) fn wait_on(
 
 /// Completes a lock just taken and identified: an exclusive holder writes its
 /// content; a shared one leaves the file as it is (readers would overwrite
-/// each other). On error, dropping the file releases the lock.
+/// each other), and so does one that opened it read-only. On error, dropping the file releases the lock.
 pub(crate) fn finish(
     path: &Path,
     locked: Identified,
     request: Request<'_>,
 ) -> Result<Identified, LockError> {
-    if request.access == Access::Exclusive {
+    if request.access == Access::Exclusive && request.mode & READ_ONLY == 0 {
         write_content(&locked, request.content.as_bytes())
             .map_err(|err| LockError::io(path, err))?;
     }
@@ -158,7 +204,7 @@ pub(crate) fn finish(
 pub(crate) fn contended(path: &Path, held_elsewhere: &Identified, access: Access) -> LockError {
     LockError::Contended {
         path: path.to_path_buf(),
-        holder: holder::look(&held_elsewhere.file, access),
+        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
     }
 }
 
@@ -176,7 +222,7 @@ pub(crate) fn timed_out(
         path: path.to_path_buf(),
         timeout,
         waited: started.elapsed(),
-        holder: holder::look(&held_elsewhere.file, access),
+        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
     }
 }
 

@@ -115,7 +115,9 @@ pub enum LockError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The backend cannot take this kind of lock (e.g. a shared lock on a
-    /// backend that has only exclusive ones). Never returned by lock files.
+    /// backend that has only exclusive ones). Returned by lock files only for
+    /// a fair lock ([`LockOptions::fair`](crate::LockOptions::fair)) where the
+    /// platform cannot queue (anywhere but Linux, for now).
     Unsupported {
         /// The lock's name.
         path: PathBuf,
@@ -228,16 +230,32 @@ impl fmt::Display for LockError {
 }
 
 /// `: held by 4242;web-1`, `: held by 4242 (test db::one)`, `: held shared`,
-/// or nothing when the file is silent.
+/// or nothing when the file is silent. Where the content names a pid the
+/// kernel says does not hold the lock, the kernel's holders first, and the
+/// content as an earlier holder's:
+/// `: held by pid 20520 (flock); the file names 20464;vm, an earlier holder`.
+/// (A content without a pid is the holder's own words, kept as they are.)
 fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
-    match (&holder.content, holder.shared) {
-        (_, true) => write!(f, ": held shared"),
-        (Some(content), false) => {
+    if holder.shared {
+        return write!(f, ": held shared");
+    }
+    let kernel = crate::kernel::describe_holders(&holder.kernel)
+        .filter(|_| holder.names_a_holder() == Some(false));
+    match (&holder.content, kernel) {
+        (Some(content), Some(kernel)) => {
+            write!(f, ": held by {kernel}; the file names ")?;
+            crate::holder::write_escaped(f, content)?;
+            f.write_str(", an earlier holder")
+        }
+        (Some(content), None) => {
             f.write_str(": held by ")?;
             crate::holder::write_escaped(f, content)?;
             holder.write_test(f)
         }
-        (None, false) => Ok(()),
+        (None, _) => match crate::kernel::describe_holders(&holder.kernel) {
+            Some(kernel) => write!(f, ": held by {kernel}"),
+            None => Ok(()),
+        },
     }
 }
 

@@ -3,10 +3,11 @@
 use std::fmt::{self, Write};
 use std::fs::File;
 
-use crate::sys::{self, Access};
-use crate::template;
+use crate::sys::{self, Access, Depth, FileId, Seen};
+use crate::{KernelView, template};
 
-/// Who holds a lock: what its lock file says, and whether readers hold it.
+/// Who holds a lock: what its lock file says, whether readers hold it, and
+/// which processes hold it as the kernel tells, where it can ([`kernel`](Self::kernel)).
 ///
 /// An exclusive holder writes its content (by default `"{pid}"`, or
 /// `"{pid};{hostname}"` with that template); [`pid`](Self::pid),
@@ -46,6 +47,16 @@ pub struct Holder {
     /// Whether shared holders (readers) hold the lock rather than one
     /// exclusive holder.
     pub shared: bool,
+    /// Which processes hold the lock, as the kernel tells it: the real
+    /// holders, whatever the content says. [`KernelView::Unknown`] where the
+    /// platform has no such view (see [`KernelView`]) and for holders made
+    /// with [`Holder::new`]. [`probe`](crate::probe) lists every holder; a
+    /// [`LockError`](crate::LockError) only the lock's taker, if it still
+    /// holds it (bounded cost: no scan of every process on every error).
+    pub kernel: KernelView,
+    /// Whether the content's pid holds the lock, where asked of that
+    /// process alone because `kernel` does not list every holder.
+    pub(crate) named_holds: Option<bool>,
     /// The test that holds it, when a `#[locked]` fn or `with_lock!` in a
     /// test harness wrote its name on the lock file's second line (`test
     /// NAME (pid PID)`, checked against the pid of the first). `None`
@@ -88,6 +99,8 @@ impl Holder {
         Self {
             content,
             shared: false,
+            kernel: KernelView::Unknown,
+            named_holds: None,
             test,
         }
     }
@@ -133,12 +146,25 @@ impl Holder {
             .map(|hostname| hostname == template::hostname())
     }
 
-    /// Whether the holder's process is running, when that can be told: it
-    /// names its pid and this host (a pid means nothing on another host, and a
-    /// bare pid may be another container's). `Some(false)` while the lock is
-    /// held means the lock is held by a process that did not write (a child
-    /// that inherited it, `flock(1)`, a reader) or the pid is in another pid
-    /// namespace: never a reason to delete the lock file.
+    /// Whether the process the content names is running and, where the
+    /// kernel tells who holds the lock, is one of its holders; `None` when
+    /// that cannot be told.
+    ///
+    /// - The kernel lists the content's pid among the holders: `Some(true)`,
+    ///   even for a bare `{pid}` content.
+    /// - The kernel lists every holder (or proved the holder invisible from
+    ///   here, [`KernelView::Unseen`]) and the content's pid is not one of
+    ///   them: `Some(false)`, even if a process with that pid runs: the pid
+    ///   was reused by an unrelated process, is another pid namespace's (every
+    ///   container's first process is pid 1), or its process let go while a
+    ///   process that inherited the lock (a daemon it started, `flock(1)`'s
+    ///   command) holds it on. [`Holder::names_a_holder`] tells this apart
+    ///   from a process that is gone.
+    /// - Otherwise (no kernel view, or the lock is free): whether a process
+    ///   with that pid runs, when the content names this host (a pid means
+    ///   nothing on another host, and a bare pid may be another container's).
+    ///
+    /// `Some(false)` is never a reason to delete the lock file.
     ///
     /// ```
     /// use scoped_lockfile::Holder;
@@ -148,10 +174,43 @@ impl Holder {
     /// assert_eq!(Holder::new(Some(std::process::id().to_string())).is_alive(), None);
     /// ```
     pub fn is_alive(&self) -> Option<bool> {
+        let pid = self.pid()?;
+        if self.is_this_host() == Some(false) {
+            return None;
+        }
+        if let Some(holds) = self.names_a_holder()
+            && (holds || matches!(self.kernel, KernelView::Held { .. } | KernelView::Unseen))
+        {
+            return Some(holds);
+        }
         if self.is_this_host()? {
-            sys::process_alive(self.pid()?)
+            sys::process_alive(pid)
         } else {
             None
+        }
+    }
+
+    /// Whether the pid the content names is one of the lock's holders as the
+    /// kernel lists them: `None` without a pid in the content or a kernel
+    /// view that can tell (see [`KernelView::holds`]); `Some(false)` when the
+    /// holders are [`Unseen`](KernelView::Unseen) from here.
+    ///
+    /// ```
+    /// use scoped_lockfile::{KernelView, LockFile, probe};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("job.lock");
+    /// let _lock = LockFile::new(&path)?;
+    /// let holder = probe(&path)?.holder().cloned().unwrap();
+    /// if holder.kernel != KernelView::Unknown {
+    ///     assert_eq!(holder.names_a_holder(), Some(true));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn names_a_holder(&self) -> Option<bool> {
+        let pid = self.pid()?;
+        match self.kernel {
+            KernelView::Unseen => Some(false),
+            _ => self.kernel.holds(pid).or(self.named_holds),
         }
     }
 
@@ -205,16 +264,46 @@ pub(crate) fn write_escaped(f: &mut fmt::Formatter<'_>, content: &str) -> fmt::R
     Ok(())
 }
 
-/// Who holds the lock that `file` (our own descriptor, which does not hold
-/// it) could not take with `wanted` access. A reader is refused only by a
-/// writer; a writer by either, which a momentary shared try on `file` tells
-/// apart (let go at once).
-pub(crate) fn look(file: &File, wanted: Access) -> Holder {
-    let shared = wanted == Access::Exclusive && held_shared(file);
+/// Who holds the lock that `file` (our own descriptor of the file `id`,
+/// which does not hold it) could not take with `wanted` access, for a
+/// `LockError`: the kernel's view at [`Depth::Taker`]. A reader is refused
+/// only by a writer; a writer by either, which the kernel's view tells apart,
+/// or else a momentary shared try on `file` (let go at once).
+pub(crate) fn look(file: &File, id: FileId, wanted: Access) -> Holder {
+    let content = read_content(file);
+    let kernel = match sys::kernel_view(file, id, Depth::Taker) {
+        Seen::Answer(view) => view,
+        // Our try just failed: held, by nobody the table shows.
+        Seen::Try => sys::unseen_view(id, Depth::Taker),
+        Seen::NoView => KernelView::Unknown,
+    };
+    // The holders are not all listed here (no scan per error), so whether
+    // the content's pid is one is asked of that one process.
+    let named = Holder::new(content.clone()).pid();
+    let named_holds = match (&kernel, named) {
+        (KernelView::Held { .. }, Some(pid)) => match kernel.holds(pid) {
+            Some(holds) => Some(holds),
+            None => sys::process_holds(pid, id),
+        },
+        _ => None,
+    };
+    let shared = match kernel_shared(&kernel) {
+        Some(shared) => shared,
+        None => wanted == Access::Exclusive && held_shared(file),
+    };
     Holder {
         shared,
-        ..Holder::new(read_content(file))
+        kernel,
+        named_holds,
+        ..Holder::new(content)
     }
+}
+
+/// Whether readers hold the lock, if the kernel's view lists its holders.
+pub(crate) fn kernel_shared(kernel: &KernelView) -> Option<bool> {
+    let mut locks = kernel.flock_locks().peekable();
+    locks.peek()?;
+    Some(locks.all(|lock| lock.shared))
 }
 
 /// Whether readers, and no writer, hold the lock `file` does not hold.

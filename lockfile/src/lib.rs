@@ -1,3 +1,22 @@
+// The README's links go to docs.rs for readers of the repository and the
+// registry page; here, where rustdoc can resolve them, the first definition
+// of each (these) wins and links within these docs.
+//! [`LockFile::new`]: crate::LockFile::new
+//! [`LockFile::with_content_template`]: crate::LockFile::with_content_template
+//! [`LockedContext::new`]: crate::LockedContext::new
+//! [`LockedContext::with_timeout`]: crate::LockedContext::with_timeout
+//! [`LockedFile::open`]: crate::LockedFile::open
+//! [`LockOptions`]: crate::LockOptions
+//! [`LockOptions::lock_async`]: crate::LockOptions::lock_async
+//! [`locked`]: macro@crate::locked
+//! [`with_lock!`]: macro@crate::with_lock
+//! [`probe`]: crate::probe()
+//! [`LockError`]: crate::LockError
+//! [`LockOptions::shared`]: crate::LockOptions::shared
+//! [`LockOptions::try_lock`]: crate::LockOptions::try_lock
+//! [`LockOptions::lock_on`]: crate::LockOptions::lock_on
+//! [`Holder`]: crate::Holder
+//! [`Backend`]: crate::Backend
 #![doc = include_str!("../README.md")]
 // Unsafe code lives in `sys` alone: the Windows FFI, and on Unix the fork
 // handler that closes a forked child's copies of descriptors being waited on.
@@ -8,9 +27,11 @@ mod acquire;
 mod backend;
 mod context;
 mod error;
+mod fair;
 mod harness;
 mod held;
 mod holder;
+mod kernel;
 mod lock_file;
 mod lock_future;
 mod lock_set;
@@ -29,6 +50,7 @@ pub use context::LockedContext;
 pub use error::LockError;
 pub use harness::{LOCK_DIR_ENV, in_lock_dir};
 pub use holder::Holder;
+pub use kernel::{KernelLock, KernelView, LockKind, Process};
 pub use lock_file::LockFile;
 pub use lock_set::LockedSet;
 pub use locked_file::LockedFile;

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::acquire::{Wait, acquire};
+use crate::fair::Ticket;
 use crate::open::{DEFAULT_MODE, Identified};
 use crate::sys::{self, Access, FileId};
 use crate::template::Template;
@@ -77,6 +78,8 @@ pub struct LockFile {
     file: Option<File>,
     path: PathBuf,
     id: FileId,
+    /// A fair lock's place in its queue, let go just before the lock.
+    ticket: Option<Ticket>,
 }
 
 impl LockFile {
@@ -106,6 +109,7 @@ impl LockFile {
             Access::Exclusive,
             Wait::For(std::time::Duration::ZERO),
             DEFAULT_MODE,
+            false,
         )
     }
 
@@ -147,17 +151,23 @@ impl LockFile {
         access: Access,
         wait: Wait,
         mode: u32,
+        fair: bool,
     ) -> Result<Self, LockError> {
-        let locked = acquire(path, template, access, wait, mode)?;
-        Ok(Self::from_locked(path.to_path_buf(), locked))
+        let taken = acquire(path, template, access, wait, mode, fair)?;
+        Ok(Self::from_locked(
+            path.to_path_buf(),
+            taken.locked,
+            taken.ticket,
+        ))
     }
 
-    /// Wraps a lock just taken by `acquire`.
-    pub(crate) fn from_locked(path: PathBuf, locked: Identified) -> Self {
+    /// Wraps a lock just taken by `acquire`, with its fair ticket if any.
+    pub(crate) fn from_locked(path: PathBuf, locked: Identified, ticket: Option<Ticket>) -> Self {
         Self {
             file: Some(locked.file),
             path,
             id: locked.id,
+            ticket,
         }
     }
 
@@ -199,6 +209,10 @@ impl LockFile {
     }
 
     fn release(&mut self) -> std::io::Result<()> {
+        // The ticket first: fair waiters behind it may start for the lock
+        // file, which is still ours for these microseconds, rather than find
+        // it free with a queue in front of them.
+        drop(self.ticket.take());
         self.file.take().map_or(Ok(()), sys::release)
     }
 

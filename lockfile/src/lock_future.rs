@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::acquire::{FirstTry, Request, Wait, contended, finish, timed_out, try_once};
+use crate::fair::{self, Ticket};
 use crate::open::Identified;
 use crate::sys::Access;
 use crate::wait::Waiting;
@@ -28,6 +29,7 @@ pub(crate) struct LockFuture {
     access: Access,
     wait: Wait,
     mode: u32,
+    fair: bool,
     state: State,
 }
 
@@ -41,6 +43,9 @@ enum State {
         /// `None` when waiting forever; dropped with the state, which
         /// withdraws it from the timer.
         deadline: Option<(Instant, timer::Deadline)>,
+        /// A fair waiter's place in the queue; dropped with the state, which
+        /// leaves the queue at once.
+        ticket: Option<Ticket>,
     },
     Done,
 }
@@ -64,8 +69,15 @@ impl LockFuture {
             access,
             wait,
             mode,
+            fair: false,
             state: State::Start,
         }
+    }
+
+    /// In fair mode: queued behind the fair waiters that came first.
+    pub(crate) fn fair(mut self, fair: bool) -> Self {
+        self.fair = fair;
+        self
     }
 
     fn request(&self) -> Request<'_> {
@@ -76,8 +88,8 @@ impl LockFuture {
         }
     }
 
-    fn lock_file(&self, locked: Identified) -> LockFile {
-        LockFile::from_locked(self.path.clone(), locked)
+    fn lock_file(&self, locked: Identified, ticket: Option<Ticket>) -> LockFile {
+        LockFile::from_locked(self.path.clone(), locked, ticket)
     }
 
     /// The first try, and on contention the start of the wait.
@@ -85,8 +97,16 @@ impl LockFuture {
         if let Some(err) = self.invalid.take() {
             return Poll::Ready(Err(err));
         }
-        let held_elsewhere = match try_once(&self.path, self.request())? {
-            FirstTry::Locked(locked) => return Poll::Ready(Ok(self.lock_file(locked))),
+        if self.fair {
+            fair::check_supported(&self.path)?;
+        }
+        let first = if self.fair {
+            fair::first_try(&self.path, self.request())?
+        } else {
+            try_once(&self.path, self.request())?
+        };
+        let held_elsewhere = match first {
+            FirstTry::Locked(locked) => return Poll::Ready(Ok(self.lock_file(locked, None))),
             FirstTry::Held(held_elsewhere) => held_elsewhere,
         };
         if self.wait == Wait::For(Duration::ZERO) {
@@ -95,7 +115,15 @@ impl LockFuture {
         // No deadlock check: this task yields while it waits, so a holder on
         // this thread can still run and release.
         let started = Instant::now();
-        let waiting = Waiting::start(&self.path, held_elsewhere.id, self.access, self.mode)?;
+        let ticket = if self.fair {
+            Some(Ticket::take(&self.path, self.access, self.mode)?)
+        } else {
+            None
+        };
+        let waiting = match &ticket {
+            Some(ticket) => Waiting::start_fair(&self.path, ticket.turn(), self.access, self.mode)?,
+            None => Waiting::start(&self.path, held_elsewhere.id, self.access, self.mode)?,
+        };
         let deadline = match self.wait.deadline(started) {
             Some(at) => {
                 let registered = timer::wake_at(at, Arc::downgrade(waiting.slot()))
@@ -109,6 +137,7 @@ impl LockFuture {
             held_elsewhere,
             started,
             deadline,
+            ticket,
         };
         self.wait_more(cx)
     }
@@ -123,31 +152,28 @@ impl LockFuture {
         let expired = deadline
             .as_ref()
             .is_some_and(|(at, _)| Instant::now() >= *at);
-        let outcome = match waiting.poll(cx.waker()) {
-            Some(outcome) => outcome,
-            None if expired => {
-                let State::Waiting {
-                    waiting,
-                    held_elsewhere,
-                    started,
-                    ..
-                } = std::mem::replace(&mut self.state, State::Done)
-                else {
-                    unreachable!();
-                };
-                // Handed over right at the deadline: still taken.
-                let Some(outcome) = waiting.leave() else {
-                    let err =
-                        timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
-                    return Poll::Ready(Err(err));
-                };
-                outcome
-            }
-            None => return Poll::Pending,
+        let arrived = waiting.poll(cx.waker());
+        if arrived.is_none() && !expired {
+            return Poll::Pending;
+        }
+        let State::Waiting {
+            waiting,
+            held_elsewhere,
+            started,
+            ticket,
+            ..
+        } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            unreachable!();
         };
-        self.state = State::Done;
+        // Handed over right at the deadline: still taken.
+        let Some(outcome) = arrived.or_else(|| waiting.leave()) else {
+            // The ticket, dropped on return, leaves the queue at once.
+            let err = timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
+            return Poll::Ready(Err(err));
+        };
         let locked = finish(&self.path, outcome?, self.request())?;
-        Poll::Ready(Ok(self.lock_file(locked)))
+        Poll::Ready(Ok(self.lock_file(locked, ticket)))
     }
 }
 

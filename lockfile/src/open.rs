@@ -13,6 +13,13 @@ use crate::sys::{self, FileId, FileInfo};
 /// see from `touch`-like tools, without making the file writable by others.
 pub(crate) const DEFAULT_MODE: u32 = 0o644;
 
+/// A bit above every permission bit of a lock file's `mode`, set by
+/// `LockOptions::read_only`: open the file read-only, create nothing, write
+/// nothing. It rides along with the mode, which every entry point (sync,
+/// timed, async, the waiting helpers) already passes down to where the file
+/// is opened and the content written.
+pub(crate) const READ_ONLY: u32 = 1 << 31;
+
 /// A regular lock file, with what `fstat` said about it.
 #[derive(Debug)]
 pub(crate) struct Identified {
@@ -25,14 +32,19 @@ pub(crate) struct Identified {
     pub(crate) named: bool,
 }
 
-/// Opens `path` read-write, creating it with `mode` if missing; never truncates
+/// Opens `path` read-write, creating it with `mode` if missing (read-only,
+/// creating nothing, with [`READ_ONLY`] in `mode`); never truncates
 /// and never follows a symlink in the last component. The caller must
 /// [`identify`] it before writing: the type check is left to that one `fstat`,
 /// which, done after locking, also gives the length the content write needs.
 pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<File, LockError> {
     let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true);
-    sys::create_mode(&mut options, mode);
+    if mode & READ_ONLY == 0 {
+        options.read(true).write(true).create(true);
+        sys::create_mode(&mut options, mode);
+    } else {
+        options.read(true);
+    }
     open_safely(path, &mut options)
 }
 
@@ -40,6 +52,17 @@ pub(crate) fn open_lock_file(path: &Path, mode: u32) -> Result<File, LockError> 
 pub(crate) fn open_existing(path: &Path) -> Result<Option<Identified>, LockError> {
     match open_safely(path, OpenOptions::new().read(true)) {
         Ok(file) => identify(path, file).map(Some),
+        Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Opens an existing file read-only without an `fstat`, only to ask the
+/// kernel about its byte-range locks (the fair queue's, on a newcomer's fast
+/// path); `None` if there is none. Hardened as every open here.
+pub(crate) fn open_if_exists(path: &Path) -> Result<Option<File>, LockError> {
+    match open_safely(path, OpenOptions::new().read(true)) {
+        Ok(file) => Ok(Some(file)),
         Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err),
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::acquire::Wait;
 use crate::lock_future::LockFuture;
 use crate::locked_file::DataOpen;
-use crate::open::DEFAULT_MODE;
+use crate::open::{DEFAULT_MODE, READ_ONLY};
 use crate::sys::Access;
 use crate::template::Template;
 use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
@@ -42,6 +42,39 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// someone refused by readers is told the lock is "held shared"
 /// ([`Holder::shared`](crate::Holder::shared)).
 ///
+/// # Fair mode
+///
+/// `flock(2)` promises no order: a process that releases and takes the lock
+/// again in a loop can keep it from one that waits, and a stream of readers
+/// can keep a writer out for as long as it flows. With [`fair`](Self::fair),
+/// waiters queue: a fair participant that finds the lock held takes a ticket
+/// in a queue file beside the lock file (`<lock file>.queue`, created on first
+/// need, left behind and reused, harmless), and is granted the lock after
+/// every fair participant that took a ticket before it; fair readers queued
+/// together hold it together, and no fair reader overtakes a fair writer
+/// queued before it. A fair participant that finds the lock free takes it at
+/// once unless fair waiters are queued, in which case it queues behind them.
+///
+/// The queue is made of the kernel's byte-range locks, so it is crash-safe: a
+/// waiter that times out, is cancelled (its future dropped) or dies leaves the
+/// queue at once, and there is nothing to clean up. Exclusion never depends
+/// on the queue, only on the lock file, as in the default mode.
+///
+/// What it does not promise:
+/// - Order with respect to participants that are not fair (the default mode,
+///   `flock(1)`, zc.lockfile): they exclude and are excluded as always, and
+///   may take the lock ahead of the queue whenever they find it free.
+/// - "Started waiting" means "took its ticket", right after a failed first
+///   try: two processes starting within microseconds may be queued in either
+///   order.
+/// - NFS and other network file systems: exclusion is the lock file's, as in
+///   the default mode; the queue's locks need OFD byte-range locks there too,
+///   and their order across machines is the server's.
+/// - Containers sharing the lock file's volume on one host share the kernel
+///   and so the queue; on different hosts see NFS.
+/// - Linux only for now (the queue needs byte-range locks owned by an open
+///   file description).
+///
 /// # Example
 ///
 /// ```
@@ -63,6 +96,7 @@ pub struct LockOptions {
     wait: Wait,
     template: String,
     mode: u32,
+    fair: bool,
 }
 
 impl Default for LockOptions {
@@ -84,6 +118,7 @@ impl LockOptions {
             wait: Wait::Forever,
             template: "{pid}".to_owned(),
             mode: DEFAULT_MODE,
+            fair: false,
         }
     }
 
@@ -142,6 +177,30 @@ impl LockOptions {
         self
     }
 
+    /// First come, first served: waits in a queue with the other fair
+    /// participants of this lock file, which are granted it in the order they
+    /// started waiting; a writer is not overtaken by readers that came after
+    /// it. See [Fair mode](Self#fair-mode) for what is promised and what not.
+    ///
+    /// Linux only for now: elsewhere taking a fair lock fails with
+    /// [`LockError::Unsupported`], before anything is opened.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("deploy.lock");
+    /// let fair = scoped_lockfile::LockOptions::new().fair();
+    /// # #[cfg(target_os = "linux")] {
+    /// let lock = fair.lock(&path)?; // free: taken at once, nobody queued
+    /// lock.close()?;
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn fair(mut self) -> Self {
+        self.fair = true;
+        self
+    }
+
     /// What the lock file says while held: `{pid}`, `{hostname}`, literal text,
     /// and `{{`/`}}` for braces. It is checked when a lock is taken, before any
     /// file is touched; anything else in braces is [`LockError::InvalidTemplate`].
@@ -166,7 +225,33 @@ impl LockOptions {
     #[cfg(unix)]
     #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
+        self.mode = mode | (self.mode & READ_ONLY);
+        self
+    }
+
+    /// Opens the lock file read-only and writes nothing into it: for a lock
+    /// file this user may read but not write (another user's `0644` file, a
+    /// read-only file system), which `flock(1)` would lock the same way.
+    ///
+    /// The lock needs no write access (`flock(2)` and `LockFileEx` take it
+    /// through a read-only descriptor), so it excludes and is excluded as any
+    /// other. But the file is not created if missing ([`LockError::Io`],
+    /// not found), and keeps what the last writer wrote: it does not name
+    /// this holder.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("theirs.lock");
+    /// std::fs::write(&path, " 42;elsewhere\n")?;
+    /// let lock = scoped_lockfile::LockOptions::new().read_only().lock(&path)?;
+    /// assert!(scoped_lockfile::LockFile::new(&path).is_err());
+    /// assert_eq!(std::fs::read_to_string(&path)?, " 42;elsewhere\n");
+    /// # drop(lock);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn read_only(mut self) -> Self {
+        self.mode |= READ_ONLY;
         self
     }
 
@@ -189,7 +274,14 @@ impl LockOptions {
     pub fn lock(&self, path: impl AsRef<Path>) -> Result<LockFile, LockError> {
         let path = path.as_ref();
         let template = self.parse_template(path)?;
-        LockFile::lock(path, &template, self.access, self.wait, self.mode)
+        LockFile::lock(
+            path,
+            &template,
+            self.access,
+            self.wait,
+            self.mode,
+            self.fair,
+        )
     }
 
     /// Locks `name` + `".lock"`, like zc.lockfile's `LockedContext`.
@@ -372,6 +464,7 @@ impl LockOptions {
             self.wait,
             self.mode,
         )
+        .fair(self.fair)
     }
 
     /// Locks `name` + `".lock"` from async code; see [`lock_async`](Self::lock_async).
@@ -532,6 +625,16 @@ impl LockOptions {
     /// ```
     pub fn is_shared(&self) -> bool {
         self.access == Access::Shared
+    }
+
+    /// Whether these options take a fair lock ([`fair`](Self::fair)), for
+    /// backends.
+    ///
+    /// ```
+    /// assert!(scoped_lockfile::LockOptions::new().fair().is_fair());
+    /// ```
+    pub fn is_fair(&self) -> bool {
+        self.fair
     }
 
     /// The content template rendered for this process, for backends: without

@@ -15,6 +15,7 @@
 //! which exits as soon as the lock is released.
 
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -23,6 +24,7 @@ use std::time::Instant;
 
 use crate::LockError;
 use crate::acquire::wait_on;
+use crate::fair::Turn;
 use crate::open::{Identified, open_lock_file};
 use crate::sys::{Access, FileId};
 
@@ -132,7 +134,8 @@ fn with_queues<T>(f: impl FnOnce(&mut HashMap<HelperKey, VecDeque<Arc<Slot>>>) -
 /// A caller's place in a helper's queue. Dropping it leaves the queue and
 /// releases a lock that arrived too late: waiting is cancel-safe by construction.
 pub(crate) struct Waiting {
-    key: HelperKey,
+    /// `None` for a fair waiter's helper of its own, in no queue.
+    key: Option<HelperKey>,
     slot: Arc<Slot>,
     /// False once an outcome arrived (the helper took the slot off the queue)
     /// or the caller left.
@@ -167,9 +170,53 @@ impl Waiting {
             Ok(())
         })?;
         Ok(Self {
-            key,
+            key: Some(key),
             slot,
             queued: true,
+        })
+    }
+
+    /// Starts a helper of this caller's own for a fair wait: it waits for the
+    /// ticket's turn, then for the lock at `path` as any helper does. Fair
+    /// waiters do not share helpers: each has its own place in the queue. A
+    /// helper whose caller gave up (dropping the ticket, which leaves the
+    /// queue at once) still waits for its turn, since a blocked lock request
+    /// cannot be withdrawn, but then goes without touching the lock.
+    pub(crate) fn start_fair(
+        path: &Path,
+        turn: Turn,
+        access: Access,
+        mode: u32,
+    ) -> Result<Self, LockError> {
+        let helper_path = helper_path(path).map_err(|err| LockError::io(path, err))?;
+        let slot = Arc::new(Slot::new(path));
+        let for_helper = Arc::downgrade(&slot);
+        thread::Builder::new()
+            .name("lockfile-fair".to_owned())
+            .spawn(move || {
+                let wanted = || for_helper.strong_count() > 0;
+                let outcome = turn.wait().and_then(|()| {
+                    if !wanted() {
+                        return Err(LockError::io(
+                            &helper_path,
+                            io::ErrorKind::Interrupted.into(),
+                        ));
+                    }
+                    let file = open_lock_file(&helper_path, mode)?;
+                    wait_on(&helper_path, file, access, mode)
+                });
+                drop(turn);
+                // A caller that left meanwhile never reads it: dropped with
+                // the slot, which releases the lock.
+                if let Some(slot) = for_helper.upgrade() {
+                    slot.fill(outcome);
+                }
+            })
+            .map_err(|err| LockError::io(path, err))?;
+        Ok(Self {
+            key: None,
+            slot,
+            queued: false,
         })
     }
 
@@ -222,9 +269,11 @@ impl Waiting {
     }
 
     fn dequeue(&mut self) {
-        if std::mem::take(&mut self.queued) {
+        if std::mem::take(&mut self.queued)
+            && let Some(key) = &self.key
+        {
             with_queues(|queues| {
-                if let Some(queue) = queues.get_mut(&self.key) {
+                if let Some(queue) = queues.get_mut(key) {
                     queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
                 }
             });

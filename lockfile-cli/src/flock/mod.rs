@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use args::{Options, Request, Usage};
 
+use crate::describe;
 use crate::escape::for_terminal;
-use crate::holder;
 use crate::sys::{self, Ended, Fd, Kind, Locked, Opened, Refused, Wait};
 use scoped_lockfile::Holder;
 
@@ -259,6 +259,7 @@ impl Flock<'_> {
             self.stdout
                 .print(&format!("flock: executing {}\n", program.to_string_lossy()));
         }
+        sys::start_as_flock_would(&mut command);
         // The command holds the lock too, unless -o: then it is closed for it.
         if let Err(err) = sys::set_inheritable(target.fd(), !options.close) {
             return self.fail(&strerror(&err), EX_OSERR);
@@ -345,8 +346,10 @@ fn held_by(target: &Target) -> String {
     if !sys::is_regular(fd) {
         return String::new();
     }
+    // The first line, as the library reads a holder.
     let content = sys::read_start(fd).unwrap_or_default();
-    match holder::describe(&Holder::new(Some(content.trim().to_owned()))) {
+    let first = content.lines().next().unwrap_or_default().trim();
+    match describe::named(&Holder::new(Some(first.to_owned()))) {
         Some(holder) => format!(": held by {holder}"),
         None => String::new(),
     }

@@ -6,9 +6,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-#[cfg(feature = "etcd")]
-use std::sync::mpsc::channel;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 #[cfg(unix)]
@@ -50,8 +48,6 @@ pub(crate) enum Locked {
 /// A file opened for locking.
 pub(crate) struct Opened {
     pub(crate) file: File,
-    /// A regular file, whose content may say who holds the lock.
-    pub(crate) regular: bool,
 }
 
 /// Why a file was not opened for locking.
@@ -80,47 +76,113 @@ pub(crate) enum NotStarted {
     Setup(io::Error),
 }
 
+/// What the supervisor is given besides the command: what the backend says
+/// of the lock it runs under.
+pub(crate) struct Supervision<'a> {
+    /// The lock's descriptor, for the command to inherit (and so hold the
+    /// lock too); `None` when it must not, or cannot.
+    pub(crate) inherit: Option<Fd<'a>>,
+    /// The lock ends with `lockfile`: the command's process group must end
+    /// with it, however `lockfile` dies, and what the command leaves behind
+    /// in its group is killed when it ends.
+    pub(crate) tied: bool,
+    /// For a lock that can be lost while held: when the command must be dead.
+    pub(crate) stop: Option<Stop>,
+}
+
 /// Ending the command from outside, while `supervise` waits for it: what
-/// `run --etcd` does when its lease is lost. On [`Ending::Now`] the command's
-/// group gets SIGTERM, and SIGKILL if it is still running `grace` later.
+/// `run --etcd` needs when its lease cannot be renewed. The command's group
+/// gets SIGTERM `grace` before the deadline and SIGKILL at the deadline (at
+/// once when it is already past); the deadline is read again each time,
+/// since a renewal moves it later.
 pub(crate) struct Stop {
+    /// Wakes the thread that ends the command: the backend learnt of a loss,
+    /// or `supervise` says that the command exited.
     pub(crate) events: Receiver<Ending>,
-    /// `supervise` says here that the command exited, so no signal follows.
     pub(crate) exited: Sender<Ending>,
     pub(crate) grace: Duration,
-    fired: Arc<AtomicBool>,
+    pub(crate) deadline: Arc<Deadline>,
+}
+
+/// By when the command must be dead, and whether we ended it.
+pub(crate) struct Deadline {
+    kill_by: Box<dyn Fn() -> Option<Instant> + Send + Sync>,
+    fired: AtomicBool,
+    late: AtomicBool,
+}
+
+impl Deadline {
+    /// The instant the command must be dead by; `None` once the lock is
+    /// known to be lost (it must be dead now).
+    pub(crate) fn kill_by(&self) -> Option<Instant> {
+        (self.kill_by)()
+    }
+
+    /// Whether it has come: the lock is lost, or as good as.
+    pub(crate) fn passed(&self) -> bool {
+        self.kill_by()
+            .is_none_or(|kill_by| Instant::now() >= kill_by)
+    }
+
+    /// Whether the command got a signal from us for it.
+    pub(crate) fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_fired(&self) {
+        self.fired.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the command was killed only after the deadline had passed:
+    /// we were stopped (or starved) past it, or the lock was lost at once
+    /// (the server ended it). It may then have run alongside another holder.
+    pub(crate) fn late(&self) -> bool {
+        self.late.load(Ordering::SeqCst)
+    }
+
+    /// The command is being killed now, `late` or not.
+    pub(crate) fn mark_killed(&self, late: bool) {
+        self.mark_fired();
+        if late {
+            self.late.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// What the thread that ends the command hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ending {
-    /// End the command.
-    Now,
+    /// The lock is lost, or its deadline may have moved: look again.
+    #[allow(dead_code)] // only the etcd backend's locks can be lost
+    Lost,
     /// The command exited by itself: nothing more to do.
     Exited,
 }
 
 impl Stop {
-    /// A stop with its `grace` before SIGKILL, and the sender that fires it.
-    #[cfg(feature = "etcd")]
-    pub(crate) fn new(grace: Duration) -> (Self, Sender<Ending>) {
-        let (fire, events) = channel();
+    /// A stop with `grace` between SIGTERM and SIGKILL and the deadline
+    /// `kill_by` tells (`None`: now), and the sender that wakes it.
+    #[allow(dead_code)] // only the etcd backend's locks can be lost
+    pub(crate) fn new(
+        grace: Duration,
+        kill_by: impl Fn() -> Option<Instant> + Send + Sync + 'static,
+    ) -> (Self, Sender<Ending>) {
+        let (wake, events) = channel();
         let stop = Self {
             events,
-            exited: fire.clone(),
+            exited: wake.clone(),
             grace,
-            fired: Arc::new(AtomicBool::new(false)),
+            deadline: Arc::new(Deadline {
+                kill_by: Box::new(kill_by),
+                fired: AtomicBool::new(false),
+                late: AtomicBool::new(false),
+            }),
         };
-        (stop, fire)
+        (stop, wake)
     }
 
-    /// Whether it fired: the command got SIGTERM from us.
-    #[cfg(feature = "etcd")]
-    pub(crate) fn fired(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.fired)
-    }
-
-    pub(crate) fn mark_fired(&self) {
-        self.fired.store(true, Ordering::SeqCst);
+    /// The deadline, to ask afterwards whether it fired.
+    pub(crate) fn deadline(&self) -> Arc<Deadline> {
+        Arc::clone(&self.deadline)
     }
 }

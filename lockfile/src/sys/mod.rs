@@ -33,6 +33,16 @@
 //!   (nothing to do on Windows, which has no fork).
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.
+//! - `kernel_view(&File, FileId, Depth)`: who holds the file's lock as the
+//!   kernel tells it, without taking it ([`Seen`]); `unseen_view(FileId,
+//!   Depth)`: the view once a try proved held a lock the kernel lists no
+//!   holder of; `process_holds(pid, FileId)`: whether one process holds it.
+//!   Linux reads `/proc` (`linux.rs`, parsing in `procfs.rs`);
+//!   other platforms have no view.
+//! - `range_lock`, `range_unlock`, `range_conflicts`: byte-range locks owned
+//!   by an open file description, for the fair queue (`fair.rs`); where the
+//!   platform has none, `FAIR_SUPPORTED` is false (today everywhere but
+//!   Linux), `fair.rs` refuses fair locks up front, and these fail.
 //! - The lock's descriptor or handle for users: `AsFd` or `AsHandle` for
 //!   `LockFile`.
 
@@ -41,6 +51,10 @@ mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
 
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+mod procfs;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
@@ -48,6 +62,49 @@ pub(crate) use windows::*;
 
 #[cfg(not(any(unix, windows)))]
 compile_error!("scoped-lockfile supports Unix (Linux, macOS, the BSDs) and Windows");
+
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{kernel_view, process_holds, unseen_view};
+
+/// No kernel view here: every look at a lock is a try.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn kernel_view(_file: &std::fs::File, _id: FileId, _depth: Depth) -> Seen {
+    Seen::NoView
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn process_holds(_pid: u32, _id: FileId) -> Option<bool> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn unseen_view(_id: FileId, _depth: Depth) -> crate::KernelView {
+    crate::KernelView::Unknown
+}
+
+/// How much of the kernel's view to read (see `linux.rs` for the costs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// The lock table and the taker's own descriptors: bounded by one
+    /// process, for every `LockError`.
+    Taker,
+    /// Every process's descriptors, to list every holder: for `probe`.
+    Holders,
+}
+
+/// What the kernel's view says before any try.
+#[derive(Debug)]
+pub(crate) enum Seen {
+    /// Held or free, as the kernel says: no try needed.
+    Answer(crate::KernelView),
+    /// Not listed as held, but a holder could be hidden from this process
+    /// (another pid namespace, a network filesystem): a try decides, and
+    /// `unseen_view` says who holds it if held.
+    Try,
+    /// No view here (not Linux, no `/proc`, a device number that does not
+    /// match the kernel's): a try decides, and the view is unknown.
+    NoView,
+}
 
 /// Which lock: one holder alone, or any number of readers together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -137,6 +137,146 @@ pub(crate) fn clear_nonblocking(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Byte-range locks of an open file description, for the fair queue
+/// (`fair.rs`). They are Linux's OFD locks (`F_OFD_SETLK`, since Linux 3.15):
+/// owned by the open file description like `flock(2)`'s, so two opens in one
+/// process are two owners, and released when its last descriptor closes or
+/// its process dies. Classic POSIX record locks would not do: they belong to
+/// the process, and any `close` of the file by it drops all of them.
+/// Elsewhere (macOS, the BSDs) `FAIR_SUPPORTED` is false and they fail.
+pub(crate) use ranges::{FAIR_SUPPORTED, range_conflicts, range_lock, range_unlock};
+
+#[cfg(target_os = "linux")]
+mod ranges {
+    #![allow(unsafe_code)]
+
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    use super::Access;
+
+    pub(crate) const FAIR_SUPPORTED: bool = true;
+
+    /// Locks `len` bytes from `start` (blocking if `wait`); `Ok(false)` if
+    /// another open file description holds a conflicting lock and `wait` is
+    /// not set. A signal handler without `SA_RESTART` cuts a blocking request
+    /// short with `EINTR`; the request is made again.
+    pub(crate) fn range_lock(
+        file: &File,
+        access: Access,
+        start: u64,
+        len: u64,
+        wait: bool,
+    ) -> io::Result<bool> {
+        let mut lock = request(kind(access), start, len)?;
+        let command = if wait {
+            libc::F_OFD_SETLKW
+        } else {
+            libc::F_OFD_SETLK
+        };
+        loop {
+            match fcntl(file, command, &mut lock) {
+                Ok(()) => return Ok(true),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err)
+                    if !wait && matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) =>
+                {
+                    return Ok(false);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Lets go of whatever this open file description holds in the range:
+    /// explicitly, so that a forked child's copy of the descriptor does not
+    /// keep it.
+    pub(crate) fn range_unlock(file: &File, start: u64, len: u64) -> io::Result<()> {
+        let unlock = libc::c_short::try_from(libc::F_UNLCK).expect("a small constant");
+        fcntl(file, libc::F_OFD_SETLK, &mut request(unlock, start, len)?)
+    }
+
+    /// Whether another open file description holds a lock in the range that
+    /// `access` would conflict with (`F_OFD_GETLK`: nothing is taken). A
+    /// length of 0 means up to the largest offset.
+    pub(crate) fn range_conflicts(
+        file: &File,
+        access: Access,
+        start: u64,
+        len: u64,
+    ) -> io::Result<bool> {
+        let mut lock = request(kind(access), start, len)?;
+        fcntl(file, libc::F_OFD_GETLK, &mut lock)?;
+        Ok(i32::from(lock.l_type) != libc::F_UNLCK)
+    }
+
+    fn kind(access: Access) -> libc::c_short {
+        let kind = match access {
+            Access::Exclusive => libc::F_WRLCK,
+            Access::Shared => libc::F_RDLCK,
+        };
+        libc::c_short::try_from(kind).expect("a small constant")
+    }
+
+    fn request(kind: libc::c_short, start: u64, len: u64) -> io::Result<libc::flock> {
+        let offset = |n: u64| {
+            libc::off_t::try_from(n)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "byte range beyond off_t"))
+        };
+        // SAFETY: `flock` is plain old data, for which all zeroes is valid
+        // (and `l_pid` must be 0 for OFD locks).
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind;
+        lock.l_whence = libc::c_short::try_from(libc::SEEK_SET).expect("a small constant");
+        lock.l_start = offset(start)?;
+        lock.l_len = offset(len)?;
+        Ok(lock)
+    }
+
+    fn fcntl(file: &File, command: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+        // SAFETY: the descriptor is open for the borrow of `file`, and `lock`
+        // points to a valid `flock` that the call may write (F_OFD_GETLK).
+        let done = unsafe { libc::fcntl(file.as_raw_fd(), command, std::ptr::from_mut(lock)) };
+        if done == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod ranges {
+    use std::fs::File;
+    use std::io;
+
+    use super::Access;
+
+    pub(crate) const FAIR_SUPPORTED: bool = false;
+
+    pub(crate) fn range_lock(_: &File, _: Access, _: u64, _: u64, _: bool) -> io::Result<bool> {
+        Err(unsupported())
+    }
+
+    pub(crate) fn range_unlock(_: &File, _: u64, _: u64) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    pub(crate) fn range_conflicts(_: &File, _: Access, _: u64, _: u64) -> io::Result<bool> {
+        Err(unsupported())
+    }
+
+    /// Never reached: `fair.rs` refuses a fair lock first where
+    /// `FAIR_SUPPORTED` is false.
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no byte-range locks owned by an open file description here",
+        )
+    }
+}
+
 /// A descriptor a wait blocks on, closed in any child forked meanwhile (see
 /// [`at_fork`]); dropping it stops that.
 pub(crate) use at_fork::WaitingDescriptor;

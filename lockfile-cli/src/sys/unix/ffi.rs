@@ -1,5 +1,6 @@
-//! The only calls that need `unsafe`: signal dispositions and masks, signalling
-//! one thread, borrowing a descriptor by number, and the parent-death signal.
+//! The only calls that need `unsafe`: signal dispositions and masks (and
+//! those we were started with), signalling one thread, borrowing a descriptor
+//! by number, and what a child does between fork and exec.
 //! Everything else in the platform module goes through rustix, signal-hook and
 //! std, which are safe.
 
@@ -8,8 +9,106 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::process::Command;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use std::os::unix::process::CommandExt;
+
+/// Signals 1 to 63 that were ignored (`SIG_IGN`) when the process started,
+/// one bit each, and whether they were recorded.
+static IGNORED_AT_START: AtomicU64 = AtomicU64::new(0);
+static RECORDED: AtomicBool = AtomicBool::new(false);
+
+/// Records which signals we were started with ignored, before Rust's runtime
+/// starts: it sets SIGPIPE to ignored for itself, and a child it starts gets
+/// SIGPIPE at its default, so what the caller wanted (`trap '' PIPE`) would
+/// be lost. A constructor, run by the dynamic loader before `main`.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_AT_START: extern "C" fn() = record_at_start;
+
+#[cfg_attr(
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )),
+    allow(dead_code)
+)]
+extern "C" fn record_at_start() {
+    let mut ignored = 0_u64;
+    for signal in 1..64 {
+        if currently_ignored(signal) {
+            ignored |= 1 << signal;
+        }
+    }
+    IGNORED_AT_START.store(ignored, Ordering::SeqCst);
+    RECORDED.store(true, Ordering::SeqCst);
+}
+
+/// Whether `signal`'s disposition is `SIG_IGN` right now.
+fn currently_ignored(signal: i32) -> bool {
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null new action only reads the current one into `old`.
+    let read = unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } == 0;
+    // SAFETY: sigaction(2) succeeded, so it filled in `old`.
+    read && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN
+}
+
+/// Whether `signal` was ignored when we started (where that was recorded;
+/// elsewhere, whether it is now, which is the same for every signal but
+/// SIGPIPE, the only one Rust's runtime changes).
+pub(crate) fn ignored_at_start(signal: i32) -> bool {
+    if RECORDED.load(Ordering::SeqCst) {
+        (1..64).contains(&signal) && IGNORED_AT_START.load(Ordering::SeqCst) & (1 << signal) != 0
+    } else {
+        currently_ignored(signal)
+    }
+}
+
+/// Ignores `signal` in this process.
+pub(crate) fn ignore(signal: i32) {
+    // The saved action is dropped: this is for good.
+    let _ = set_action(signal, libc::SIG_IGN);
+}
+
+/// Gives `signal` its default action, for good (SIGCHLD ignored by the
+/// process that started us would make our children's exit statuses vanish).
+pub(crate) fn reset(signal: i32) {
+    let _ = set_action(signal, libc::SIG_DFL);
+}
+
+/// Makes `command` start as util-linux flock(1)'s command starts, from
+/// `execvp(3)`: SIGPIPE as it was when we started (std resets it to the
+/// default in the child), and a script without `#!` run by `/bin/sh`
+/// (execvp's fallback for `ENOEXEC`, which std's `posix_spawn` path lacks;
+/// a `pre_exec` hook makes std fork and call execvp).
+pub(crate) fn start_as_flock_would(command: &mut Command) {
+    let pipe_ignored = ignored_at_start(libc::SIGPIPE);
+    let restore = move || {
+        if pipe_ignored {
+            // SAFETY: signal(2) is async-signal-safe and touches no memory of
+            // ours, as code between fork and exec must.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        }
+        Ok(())
+    };
+    // SAFETY: the closure makes only the async-signal-safe call above.
+    unsafe { command.pre_exec(restore) };
+}
 
 /// A descriptor number this process has open, e.g. `9` in `flock 9`, borrowed
 /// for the rest of the process; `None` if no descriptor of that number is open.
@@ -139,15 +238,14 @@ impl ThreadSignaller {
 
 /// Makes the command started by `command` die (SIGKILL) when this process
 /// does, however it dies: the kernel's parent-death signal, set in the child
-/// between fork and exec. What `run --etcd` needs, since a lease does not
-/// outlive `lockfile` as an inherited descriptor would. Linux only; elsewhere
+/// between fork and exec. What a lock tied to `lockfile` (etcd's lease)
+/// needs, since it does not outlive `lockfile` as an inherited descriptor would. Linux only; elsewhere
 /// the command is not tied to us.
 ///
 /// The signal fires when the *thread* that started the child ends: `supervise`
 /// starts it from the main thread, which lasts as long as the process.
-#[cfg(all(feature = "etcd", target_os = "linux"))]
-pub(crate) fn die_with_parent(command: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
+#[cfg(target_os = "linux")]
+pub(crate) fn die_with_parent(command: &mut Command) {
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
     let tie = move || {
@@ -170,5 +268,5 @@ pub(crate) fn die_with_parent(command: &mut std::process::Command) {
 }
 
 /// Not Linux: no parent-death signal to set.
-#[cfg(all(feature = "etcd", not(target_os = "linux")))]
-pub(crate) fn die_with_parent(_command: &mut std::process::Command) {}
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn die_with_parent(_command: &mut Command) {}

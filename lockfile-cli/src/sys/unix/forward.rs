@@ -1,4 +1,8 @@
 //! Passing on to the command the signals sent to `lockfile`, once each.
+//!
+//! A signal that was ignored when `lockfile` started (`nohup`, a script's
+//! `trap '' INT` or background job) is left ignored, as flock(1) leaves it:
+//! not caught, so not passed on, and the command inherits it ignored.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +15,7 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::{Handle, SignalsInfo};
 use signal_hook::low_level::siginfo::{Cause, Origin};
 
+use super::ffi;
 use super::job::Job;
 
 /// Signals that would end `lockfile`: passed on, so the command decides when
@@ -37,13 +42,14 @@ struct State {
 impl Forwarder {
     /// Starts catching. With `job_control` (the command has its own process
     /// group), also SIGTSTP, passed on so the command stops first, and
-    /// SIGCONT, which continues it.
+    /// SIGCONT, which continues it (unless its lock is lost by then).
     pub(crate) fn start(job_control: bool) -> io::Result<Self> {
         let mut caught = ENDING.to_vec();
         caught.push(SIGWINCH);
         if job_control {
             caught.extend([SIGTSTP, SIGCONT]);
         }
+        caught.retain(|&signal| !ffi::ignored_at_start(signal));
         let mut signals = SignalsInfo::<WithOrigin>::new(caught)?;
         let handle = signals.handle();
         let state = Arc::new(Mutex::new(State::default()));
@@ -106,11 +112,12 @@ fn pass_on(job: &Job, origin: &Origin) {
     {
         return;
     }
-    if !job.own_group && origin.cause == Cause::Kernel {
+    if job.group.is_none() && origin.cause == Cause::Kernel {
         return;
     }
     if origin.signal == SIGCONT {
-        job.hand_terminal_over();
+        job.resume();
+    } else {
+        job.signal(origin.signal);
     }
-    job.signal(origin.signal);
 }

@@ -3,6 +3,7 @@
 mod ffi;
 mod forward;
 mod job;
+mod leader;
 mod lock;
 mod open;
 mod signals;
@@ -16,16 +17,31 @@ use std::process::{Command, ExitStatus};
 
 use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
 
-#[cfg(feature = "etcd")]
-pub(crate) use ffi::die_with_parent;
 pub(crate) use lock::lock;
-pub(crate) use open::{
-    is_regular, may_read_and_write, open_like_flock, open_read_only, read_start,
-};
+pub(crate) use open::{is_regular, may_read_and_write, open_like_flock, read_start};
 pub(crate) use signals::die_by;
 pub(crate) use supervise::supervise;
 
 use crate::sys::Ended;
+
+/// What every run of `lockfile` does first: a group leader of ours leads
+/// (and never returns); a SIGCHLD ignored by whoever started us is reset to
+/// its default, as flock(1) does, or our children's exit statuses would
+/// vanish (and the command would inherit it ignored).
+pub(crate) fn at_start(argv0: Option<&std::ffi::OsStr>) {
+    if argv0.is_some_and(leader::is_leader) {
+        leader::lead();
+    }
+    if ffi::ignored_at_start(libc::SIGCHLD) {
+        ffi::reset(libc::SIGCHLD);
+    }
+}
+
+/// Makes `command` start as flock(1)'s would (SIGPIPE as we got it, a script
+/// without `#!` run by /bin/sh).
+pub(crate) fn start_as_flock_would(command: &mut Command) {
+    ffi::start_as_flock_would(command);
+}
 
 /// A descriptor, borrowed: what locks are taken on.
 pub(crate) type Fd<'a> = BorrowedFd<'a>;

@@ -1,5 +1,4 @@
-//! Opening files to lock them without writing to them: as flock(1) does, and
-//! read-only for `run` when the lock file is not ours to write.
+//! Opening files to lock them without writing to them, as flock(1) does.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -41,17 +40,6 @@ pub(crate) fn open_like_flock(path: &Path, read_write: bool) -> Result<Opened, R
     settle(file)
 }
 
-/// Opens an existing `path` read-only to lock it, for a lock file we may not
-/// write: no symlink followed in the last component, nothing created.
-pub(crate) fn open_read_only(path: &Path) -> Result<Opened, Refused> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(Refused::Io)?;
-    settle(file)
-}
-
 /// Refuses a FIFO; otherwise drops the `O_NONBLOCK` used to open it, so the
 /// descriptor a command inherits is the plain one flock(1) would give it.
 fn settle(file: File) -> Result<Opened, Refused> {
@@ -65,8 +53,7 @@ fn settle(file: File) -> Result<Opened, Refused> {
     fcntl_setfl(&file, flags - OFlags::NONBLOCK)
         .map_err(io::Error::from)
         .map_err(Refused::Io)?;
-    let regular = meta.file_type().is_file();
-    Ok(Opened { file, regular })
+    Ok(Opened { file })
 }
 
 /// Whether this user may read and write `path` (flock(1) checks this before

@@ -1,73 +1,119 @@
 //! Running the command under the lock: its process group, the terminal, the
-//! signals sent to us, and waiting until it ends.
+//! signals sent to us, ending it when its lock is lost, and waiting until it
+//! ends. One supervisor for every backend, over what [`Supervision`] says.
 //!
 //! The command runs in a process group of its own, so that a signal sent to
 //! our group (`kill -INT -- -PGID`) reaches only us, and we pass it on once.
 //! If we have the terminal's foreground, the command gets it: Ctrl-C and
-//! Ctrl-\ then reach only the command, and it can read the terminal. When it
-//! stops (Ctrl-Z), we take the terminal back and stop too; on SIGCONT (`fg`,
-//! `bg`) we continue it, giving it the terminal if we are in the foreground.
+//! Ctrl-\ then reach only the command, and it can read the terminal.
+//!
+//! Job control is followed only when we are a job of an interactive shell
+//! (we lead our process group, on our controlling terminal): when the
+//! command stops (Ctrl-Z), we take the terminal back and stop too, and the
+//! shell continues us (`fg`, `bg`), and we the command. Anywhere else
+//! (cron, systemd, `setsid`, a pipeline's middle) nobody would continue us:
+//! a stopped command is left stopped, and we keep holding the lock (and
+//! renewing a lease) until someone continues it.
 //!
 //! Except inside someone else's foreground job (a script run from a prompt, a
 //! pipeline such as `lockfile run ... | less`): there the command stays in our
 //! group, as flock(1)'s does, so that Ctrl-C still stops the whole script and
 //! `less` keeps the terminal; the terminal's signals reach the command
 //! directly and are not passed on.
+//!
+//! A lock tied to us ([`Supervision::tied`]) puts the command in the group
+//! of a [`Leader`] that kills the group if we die; the command itself also
+//! gets the kernel's parent-death signal (Linux), which is all there is when
+//! it stays in our group.
 
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rustix::fs::{FileType, fstat};
 use rustix::io::{Errno, FdFlags, fcntl_getfd, fcntl_setfd};
 use rustix::process::{Pid, WaitId, WaitIdOptions, getpgrp, getpid, waitid};
 
+use super::ffi;
 use super::forward::Forwarder;
 use super::job::Job;
+use super::leader::Leader;
 use super::terminal::Terminal;
-use crate::sys::{Ended, Ending, NotStarted, Stop};
+use crate::sys::{Ended, Ending, NotStarted, Stop, Supervision};
 
-/// Runs `command`, letting it inherit `inherit` (the lock's descriptor) if
-/// given, and waits until it ends, passing signals on meanwhile; `stop`, if
-/// given, can end it from outside.
+/// How far past its deadline a kill counts as late: more than a timer's slack.
+const LATE: Duration = Duration::from_millis(100);
+
+/// Runs `command` as `supervision` says, and waits until it ends, passing
+/// signals on meanwhile.
 pub(crate) fn supervise(
     mut command: Command,
-    inherit: Option<BorrowedFd<'_>>,
-    stop: Option<Stop>,
+    supervision: Supervision<'_>,
 ) -> Result<Ended, NotStarted> {
-    let (own_group, terminal) = choose_group();
-    let forwarder = Forwarder::start(own_group).map_err(NotStarted::Setup)?;
+    let Supervision {
+        inherit,
+        tied,
+        stop,
+    } = supervision;
+    let place = choose_place();
+    let forwarder = Forwarder::start(place.own_group).map_err(NotStarted::Setup)?;
     if let Some(signal) = forwarder.early() {
         forwarder.stop();
         return Err(NotStarted::Signal(signal));
     }
-    if own_group {
-        command.process_group(0);
+    let leader = if tied && place.own_group {
+        match Leader::start() {
+            Ok(leader) => Some(leader),
+            Err(err) => {
+                forwarder.stop();
+                return Err(NotStarted::Setup(err));
+            }
+        }
+    } else {
+        None
+    };
+    if place.own_group {
+        command.process_group(
+            leader
+                .as_ref()
+                .map_or(0, |leader| leader.group().as_raw_nonzero().get()),
+        );
     }
+    if tied {
+        ffi::die_with_parent(&mut command);
+    }
+    ffi::start_as_flock_would(&mut command);
     let spawned = with_inheritable(inherit, || command.spawn());
     let mut child = match spawned {
         Ok(child) => child,
         Err(err) => {
             forwarder.stop();
+            if let Some(leader) = leader {
+                leader.dismiss();
+            }
             return Err(NotStarted::Spawn(err));
         }
     };
     let pid = Pid::from_child(&child);
+    let group = place
+        .own_group
+        .then(|| leader.as_ref().map_or(pid, Leader::group));
     let job = Arc::new(Job {
         pid,
-        own_group,
+        group,
         our_group: getpgrp(),
-        terminal,
+        terminal: place.terminal,
+        follows_stops: place.follows_stops,
+        deadline: stop.as_ref().map(Stop::deadline),
     });
-    if own_group {
-        job.hand_terminal_over();
-    }
+    job.hand_terminal_over();
     forwarder.forward_to(&job);
-    let ender = stop.map(|stop| end_when_told(stop, Arc::clone(&job)));
+    let ender = stop.map(|stop| end_when_due(stop, Arc::clone(&job)));
     let waited = wait_for_exit(&job);
     if let Some((exited, ender)) = ender {
         // Joined before the command is reaped, so no signal of its can reach
@@ -77,54 +123,102 @@ pub(crate) fn supervise(
     }
     forwarder.stop();
     job.take_terminal_back();
+    if let Some(leader) = leader {
+        leader.end_group();
+    }
     // Reaped only now that nothing sends it signals any more.
     let status = child.wait();
     waited.map_err(NotStarted::Setup)?;
-    let status = status.map_err(NotStarted::Setup)?;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => Ended::Code(code),
-        (None, Some(signal)) => Ended::Signal(signal),
-        (None, None) => Ended::Code(1),
-    })
+    Ok(super::ended(status.map_err(NotStarted::Setup)?))
 }
 
-/// A thread that ends the command when `stop` fires: SIGTERM to its group,
-/// then SIGKILL after the grace period, unless it exits first.
-fn end_when_told(stop: Stop, job: Arc<Job>) -> (std::sync::mpsc::Sender<Ending>, JoinHandle<()>) {
+/// A thread that ends the command by `stop`'s deadline: SIGTERM to its
+/// group a grace before, SIGKILL at the deadline (at once if it is past,
+/// as after we were stopped ourselves), unless it exits first.
+fn end_when_due(stop: Stop, job: Arc<Job>) -> (std::sync::mpsc::Sender<Ending>, JoinHandle<()>) {
     let exited = stop.exited.clone();
     let ender = std::thread::spawn(move || {
-        if stop.events.recv() != Ok(Ending::Now) {
-            return;
-        }
-        stop.mark_fired();
-        job.signal(libc::SIGTERM);
-        // A stopped command would not act on SIGTERM until continued.
-        job.signal(libc::SIGCONT);
-        match stop.events.recv_timeout(stop.grace) {
-            Err(RecvTimeoutError::Timeout) => job.signal(libc::SIGKILL),
-            Ok(_) | Err(RecvTimeoutError::Disconnected) => {}
+        let deadline = &stop.deadline;
+        let mut terminated: Option<Instant> = None;
+        loop {
+            // Read before the clock: a deadline of "now" is then never ahead.
+            let known = deadline.kill_by();
+            let now = Instant::now();
+            let kill_by = known.unwrap_or(now);
+            let kill_at = terminated.map_or(kill_by, |at| kill_by.min(at + stop.grace));
+            if now >= kill_at {
+                // Woken well after the deadline (we were stopped), or told
+                // the lock is gone: the command may have overlapped.
+                let late = known.is_none() || now >= kill_by + LATE;
+                deadline.mark_killed(late);
+                job.signal(libc::SIGKILL);
+                return;
+            }
+            let term_at = kill_by.checked_sub(stop.grace).unwrap_or(now);
+            if terminated.is_none() && now >= term_at {
+                deadline.mark_fired();
+                job.signal(libc::SIGTERM);
+                // A stopped command would not act on SIGTERM until continued.
+                job.signal(libc::SIGCONT);
+                terminated = Some(now);
+                continue;
+            }
+            let next = if terminated.is_some() {
+                kill_at
+            } else {
+                term_at
+            };
+            match stop
+                .events
+                .recv_timeout(next.saturating_duration_since(now))
+            {
+                Ok(Ending::Lost) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Ending::Exited) | Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
     });
     (exited, ender)
 }
 
-/// Whether the command gets its own process group, and the terminal it may
-/// be handed (see the module's documentation).
-fn choose_group() -> (bool, Option<Terminal>) {
+/// Where the command runs, and what of the terminal it gets.
+struct Place {
+    /// In a process group of its own.
+    own_group: bool,
+    /// Our controlling terminal, if the command may be handed its foreground.
+    terminal: Option<Terminal>,
+    /// We are a job of an interactive shell: follow the command's stops.
+    follows_stops: bool,
+}
+
+/// Where the command runs (see the module's documentation).
+fn choose_place() -> Place {
     let terminal = Terminal::open();
     let our_group = getpgrp();
+    // A shell's job of our own is what a leader of its group is.
+    let leader = our_group == getpid();
     match terminal {
         Some(terminal) if terminal.foreground() == Some(our_group) => {
-            // A shell's job of our own is what a leader of its group is; a
-            // pipe on stdout means other processes of the job share the terminal.
-            let own_job = our_group == getpid() && !stdout_is_a_pipe();
-            if own_job {
-                (true, Some(terminal))
+            // A pipe on stdout means other processes of the job share the terminal.
+            if leader && !stdout_is_a_pipe() {
+                Place {
+                    own_group: true,
+                    terminal: Some(terminal),
+                    follows_stops: true,
+                }
             } else {
-                (false, None)
+                Place {
+                    own_group: false,
+                    terminal: None,
+                    follows_stops: false,
+                }
             }
         }
-        terminal => (true, terminal),
+        // A background job of an interactive shell (`&`), or no terminal at all.
+        terminal => Place {
+            own_group: true,
+            follows_stops: leader && terminal.is_some(),
+            terminal,
+        },
     }
 }
 
@@ -152,11 +246,11 @@ fn with_inheritable<T>(
     spawned
 }
 
-/// Waits until the command has exited, leaving it unreaped; handles its stops
-/// meanwhile when it has a group of its own (and so job control is ours).
+/// Waits until the command has exited, leaving it unreaped; follows its
+/// stops meanwhile under job control.
 fn wait_for_exit(job: &Job) -> io::Result<()> {
     let mut options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
-    if job.own_group {
+    if job.follows_stops {
         options |= WaitIdOptions::STOPPED;
     }
     loop {

@@ -34,12 +34,14 @@ use windows_sys::Win32::Foundation::{
     ERROR_OUTOFMEMORY, ERROR_TOO_MANY_OPEN_FILES, ERROR_WRITE_PROTECT, GENERIC_READ,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_OPEN_REPARSE_POINT,
-    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FILE_TYPE_PIPE,
-    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, SECURITY_IDENTIFICATION,
+    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_TYPE_DISK, FILE_TYPE_PIPE, LOCKFILE_EXCLUSIVE_LOCK,
+    LOCKFILE_FAIL_IMMEDIATELY, SECURITY_IDENTIFICATION,
 };
 
-use crate::sys::{Ended, Ending, Kind, Locked, NotStarted, Opened, Refused, Stop, Wait};
+use crate::sys::{
+    Ended, Ending, Kind, Locked, NotStarted, Opened, Refused, Stop, Supervision, Wait,
+};
 
 /// A handle, borrowed: what locks are taken on.
 pub(crate) type Fd<'a> = BorrowedHandle<'a>;
@@ -220,27 +222,11 @@ pub(crate) fn open_like_flock(path: &Path, read_write: bool) -> Result<Opened, R
     settle(options.open(path).map_err(Refused::Io)?)
 }
 
-/// Opens an existing `path` read-only to lock it, for a lock file we may not
-/// write: a symbolic link or junction is opened itself, not followed (and
-/// then is not regular), nothing is created; read and write sharing, as the
-/// library opens lock files.
-pub(crate) fn open_read_only(path: &Path) -> Result<Opened, Refused> {
-    let file = OpenOptions::new()
-        .read(true)
-        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .security_qos_flags(SECURITY_IDENTIFICATION)
-        .open(path)
-        .map_err(Refused::Io)?;
-    settle(file)
-}
-
 fn settle(file: File) -> Result<Opened, Refused> {
     if ffi::file_type(file.as_handle()) == FILE_TYPE_PIPE {
         return Err(Refused::Fifo);
     }
-    let regular = is_regular(file.as_handle());
-    Ok(Opened { file, regular })
+    Ok(Opened { file })
 }
 
 /// Whether this user may read and write `path`.
@@ -290,23 +276,31 @@ pub(crate) fn shell_command(line: &OsStr) -> Command {
 /// What Windows reports for a process that Ctrl-C or Ctrl-Break ended.
 const STATUS_CONTROL_C_EXIT: u32 = 0xC000_013A;
 
+/// Nothing to do at start: Windows has no signal dispositions to inherit
+/// and no group leaders of ours.
+pub(crate) fn at_start(_argv0: Option<&OsStr>) {}
+
+/// Nothing to do: Windows starts programs one way only.
+pub(crate) fn start_as_flock_would(_command: &mut Command) {}
+
 /// Runs `command` and waits until it ends. The lock stays ours meanwhile;
-/// `_inherit` has no meaning here (see the module's documentation). Ctrl-C
-/// and Ctrl-Break reach the command through the console, and we survive them;
+/// `inherit` has no meaning here (see the module's documentation). `tied`
+/// is not honoured: tying a command's processes to us would take a job
+/// object, which this does not make (the README says so). Ctrl-C and
+/// Ctrl-Break reach the command through the console, and we survive them;
 /// one that came before the command started ends us as it would have.
-/// `stop`, if given, can end it from outside.
+/// `stop`, if given, ends it by its deadline.
 pub(crate) fn supervise(
     mut command: Command,
-    _inherit: Option<Fd<'_>>,
-    stop: Option<Stop>,
+    supervision: Supervision<'_>,
 ) -> Result<Ended, NotStarted> {
     ffi::survive_console_interrupts().map_err(NotStarted::Setup)?;
     if ffi::interrupted() {
         return Err(NotStarted::Signal(STATUS_CONTROL_C_EXIT.cast_signed()));
     }
     let mut child = command.spawn().map_err(NotStarted::Spawn)?;
-    let ender = match stop {
-        Some(stop) => match end_when_told(stop, &child) {
+    let ender = match supervision.stop {
+        Some(stop) => match end_when_due(stop, &child) {
             Ok(ender) => Some(ender),
             Err(err) => {
                 let _ = child.kill();
@@ -324,23 +318,30 @@ pub(crate) fn supervise(
     Ok(ended(status.map_err(NotStarted::Setup)?))
 }
 
-/// A thread that ends the command when `stop` fires. Windows has no SIGTERM
-/// to ask it first, and the console's Ctrl-Break would reach us all: it is
-/// terminated at once (exit code 1), with no grace period.
-fn end_when_told(
+/// A thread that ends the command by `stop`'s deadline. Windows has no
+/// SIGTERM to ask it first, and the console's Ctrl-Break would reach us all:
+/// it is terminated at the deadline (exit code 1), with no grace period.
+fn end_when_due(
     stop: Stop,
     child: &std::process::Child,
 ) -> io::Result<(mpsc::Sender<Ending>, std::thread::JoinHandle<()>)> {
     let process = child.as_handle().try_clone_to_owned()?;
     let exited = stop.exited.clone();
     let ender = std::thread::spawn(move || {
-        if stop.events.recv() != Ok(Ending::Now) {
-            return;
+        loop {
+            let kill_by = stop.deadline.kill_by();
+            let now = std::time::Instant::now();
+            let kill_by = kill_by.unwrap_or(now);
+            if now >= kill_by {
+                stop.deadline.mark_killed(false);
+                let _ = ffi::terminate(process.as_handle(), 1);
+                return;
+            }
+            match stop.events.recv_timeout(kill_by - now) {
+                Ok(Ending::Lost) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(Ending::Exited) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
         }
-        stop.mark_fired();
-        // No SIGTERM to send first and wait `grace` after.
-        let _ = stop.grace;
-        let _ = ffi::terminate(process.as_handle(), 1);
     });
     Ok((exited, ender))
 }

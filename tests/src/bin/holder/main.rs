@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! holder lock|context|file PATH [--wait MS|forever] [--template T] [--mode M]
-//!        [--report-fds] [--async] [--signal-storm] [--shared]
+//!        [--report-fds] [--async] [--signal-storm] [--shared] [--fair]
+//!        [--cancel-after MS] [--linger] [--log FILE]
 //! holder fork PATH drop|close         (Unix)
 //! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
@@ -10,6 +11,10 @@
 //! holder sets DIR ROUNDS NAME,NAME.. [--async]
 //! holder count COUNTER ROUNDS
 //! holder many DIR MAX
+//! holder probe PATH
+//! holder fair-marks DIR ROUNDS
+//! holder relock PATH LOG MS [--fair]
+//! holder readers PATH LOG COUNT [--fair]
 //! ```
 //!
 //! - `lock`, `context`, `file`: prints `locked` once it holds the lock, holds it
@@ -22,7 +27,13 @@
 //!   without `SA_RESTART` and sends that signal every millisecond to the waiting
 //!   thread and the library's helper threads while it waits; once locked it
 //!   prints `signals <sent> <handled>` after `locked` (Linux only).
-//!   `--shared` takes a reader's lock.
+//!   `--shared` takes a reader's lock, `--fair` a fair one. `--cancel-after
+//!   MS` (with `--async`) drops the future after MS and prints `cancelled`.
+//!   `--linger` keeps the process alive after a failure (timeout, cancel)
+//!   until its standard input reaches end of file, so a test sees what the
+//!   failure itself left behind, not the process's exit. `--log FILE`
+//!   appends `waiting <pid>` to FILE before the attempt and `locked <pid>`
+//!   once it holds the lock.
 //! - `fork`: takes the lock with one try, prints `locked`, forks; the child
 //!   drops or closes its copy of the lock and exits; the parent prints
 //!   `child <exit code>` and then holds the lock as `lock` does.
@@ -44,10 +55,21 @@
 //!   `--async`) and appends `enter` and `leave` lines to `DIR/marks` under it.
 //! - `count`: ROUNDS times, opens COUNTER with `LockedFile` in `r+` and adds one
 //!   to the number in it.
+//! - `fair-marks`: as `marks`, with a fair `#[locked]` fn.
+//! - `relock`: for MS milliseconds, takes the lock (waiting forever), appends
+//!   `relock` to LOG, holds it 20 ms, releases it and takes it again at once.
+//! - `readers`: COUNT threads, one every 25 ms, each taking a shared lock
+//!   (waiting forever), appending `reader` to LOG and holding it 60 ms: a
+//!   stream of overlapping readers.
 //! - `many`: takes locks on `DIR/0.lock`, `DIR/1.lock`, ... until MAX or an error,
 //!   and reports what it took, the error, whether every lock taken (but the last,
 //!   released to have a descriptor to check with) is still held, and its open
 //!   descriptors before and after releasing them all.
+//! - `probe`: prints what `probe` says, on one line: `missing`, `free
+//!   <view>` or `held <view>`, where the view is `unknown`, `unseen`,
+//!   `free` or `holders` followed by `PID:COMMAND:taker|inherited` for each
+//!   holder (`-` for a command not known); for the tests that run it in
+//!   another pid namespace.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, Write};
@@ -81,6 +103,17 @@ fn main() -> ExitCode {
         "sets" => sets(Path::new(path), number(), &rest[1], rest.get(2)),
         "count" => (0..number()).for_each(|_| increment(Path::new(path))),
         "many" => many(Path::new(path), number()),
+        "probe" => say(&probe_line(Path::new(path))),
+        "fair-marks" => (0..number()).for_each(|_| append_fair_marks(Path::new(path))),
+        "relock" | "readers" => {
+            let fair = rest.get(2).is_some_and(|flag| flag == "--fair");
+            let count = rest[1].parse().expect("a number");
+            if kind == "relock" {
+                relock(Path::new(path), Path::new(&rest[0]), count, fair);
+            } else {
+                readers(Path::new(path), Path::new(&rest[0]), count, fair);
+            }
+        }
         #[cfg(unix)]
         "fork" => return fork_and_hold(Path::new(path), &rest[0]),
         #[cfg(windows)]
@@ -97,6 +130,9 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
     let mut mode = "r+".to_owned();
     let mut report_fds = false;
     let mut is_async = false;
+    let mut cancel_after = None;
+    let mut linger = false;
+    let mut log = None;
     #[cfg(target_os = "linux")]
     let mut storm = None;
     let mut flags = flags.iter();
@@ -114,6 +150,12 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
             "--report-fds" => report_fds = true,
             "--async" => is_async = true,
             "--shared" => options = options.shared(),
+            "--fair" => options = options.fair(),
+            "--linger" => linger = true,
+            "--log" => log = Some(value().clone()),
+            "--cancel-after" => {
+                cancel_after = Some(Duration::from_millis(value().parse().expect("MS")));
+            }
             #[cfg(target_os = "linux")]
             "--signal-storm" => {
                 signals::install_interrupting_handler();
@@ -123,8 +165,16 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
         }
     }
     let before = open_fds();
+    if let Some(log) = &log {
+        append(Path::new(log), "waiting");
+    }
     let held = if is_async {
-        take_async(kind, path, &options, &mode)
+        let held = take_async(kind, path, &options, &mode, cancel_after);
+        if held.is_none() {
+            say("cancelled");
+            return lingering(linger, ExitCode::from(5));
+        }
+        held.expect("not cancelled")
     } else {
         take(kind, path, &options, &mode)
     };
@@ -139,13 +189,17 @@ fn hold(kind: &str, path: &str, flags: &[String]) -> ExitCode {
             if report_fds {
                 println!("fds {before} {}", open_fds());
             }
-            return ExitCode::from(match err {
+            let code = ExitCode::from(match err {
                 LockError::Contended { .. } => 3,
                 LockError::Timeout { .. } => 4,
                 _ => 1,
             });
+            return lingering(linger, code);
         }
     };
+    if let Some(log) = &log {
+        append(Path::new(log), "locked");
+    }
     say("locked");
     if let Some((sent, handled)) = signals {
         say(&format!("signals {sent} {handled}"));
@@ -169,23 +223,97 @@ fn take(kind: &str, path: &str, options: &LockOptions, mode: &str) -> Result<Hel
     }
 }
 
+/// The lock, or `None` if `cancel_after` passed first and the future was
+/// dropped.
 fn take_async(
     kind: &str,
     path: &str,
     options: &LockOptions,
     mode: &str,
-) -> Result<Held, LockError> {
+    cancel_after: Option<Duration>,
+) -> Option<Result<Held, LockError>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        match kind {
-            "lock" => options.lock_async(path).await.map(Held::Lock),
-            "context" => options.locked_context_async(path).await.map(Held::Context),
-            "file" => options.locked_file_async(path, mode).await.map(Held::File),
-            other => panic!("unknown kind {other}\n{USAGE}"),
+        let taking = async {
+            match kind {
+                "lock" => options.lock_async(path).await.map(Held::Lock),
+                "context" => options.locked_context_async(path).await.map(Held::Context),
+                "file" => options.locked_file_async(path, mode).await.map(Held::File),
+                other => panic!("unknown kind {other}\n{USAGE}"),
+            }
+        };
+        match cancel_after {
+            Some(after) => tokio::time::timeout(after, taking).await.ok(),
+            None => Some(taking.await),
         }
     })
+}
+
+/// With `--linger`, waits for end of input before exiting with `code`.
+fn lingering(linger: bool, code: ExitCode) -> ExitCode {
+    if linger {
+        say("lingering");
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    }
+    code
+}
+
+/// Appends `what <pid>` as one write, so lines of several processes do not mix.
+fn append(log: &Path, what: &str) {
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .expect("open the log");
+    file.write_all(format!("{what} {}\n", std::process::id()).as_bytes())
+        .expect("append to the log");
+}
+
+fn relock(path: &Path, log: &Path, millis: u64, fair: bool) {
+    let options = if fair {
+        LockOptions::new().fair()
+    } else {
+        LockOptions::new()
+    };
+    let until = std::time::Instant::now() + Duration::from_millis(millis);
+    say("started");
+    while std::time::Instant::now() < until {
+        let lock = options.lock(path).expect("relock");
+        append(log, "relock");
+        // Held long enough that a newcomer descheduled between logging
+        // `waiting` and queueing (a loaded machine) rarely misses more than
+        // one turn; barging happens between the drop and the next take.
+        std::thread::sleep(Duration::from_millis(20));
+        drop(lock);
+    }
+}
+
+fn readers(path: &Path, log: &Path, count: u64, fair: bool) {
+    let options = if fair {
+        LockOptions::new().shared().fair()
+    } else {
+        LockOptions::new().shared()
+    };
+    say("started");
+    let threads: Vec<_> = (0..count)
+        .map(|_| {
+            let (options, path, log) = (options.clone(), path.to_owned(), log.to_owned());
+            let thread = std::thread::spawn(move || {
+                let lock = options.lock(&path).expect("a reader's lock");
+                append(&log, "reader");
+                std::thread::sleep(Duration::from_millis(60));
+                drop(lock);
+            });
+            std::thread::sleep(Duration::from_millis(25));
+            thread
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("a reader");
+    }
 }
 
 /// Leaves the state a timed and an async wait leave behind, then forks: the
@@ -265,10 +393,33 @@ fn append_marks(dir: &Path) {
         .create(true)
         .open(dir.join("marks"))
         .expect("open marks");
+    // One write a line: a process killed mid-line leaves no torn line.
     let pid = std::process::id();
-    writeln!(marks, "enter {pid}").expect("write");
+    marks
+        .write_all(format!("enter {pid}\n").as_bytes())
+        .expect("write");
     std::thread::sleep(Duration::from_millis(2));
-    writeln!(marks, "leave {pid}").expect("write");
+    marks
+        .write_all(format!("leave {pid}\n").as_bytes())
+        .expect("write");
+}
+
+#[scoped_lockfile::locked(dir.join("marks"), fair)]
+fn append_fair_marks(dir: &Path) {
+    let mut marks = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("marks"))
+        .expect("open marks");
+    // One write a line: a process killed mid-line leaves no torn line.
+    let pid = std::process::id();
+    marks
+        .write_all(format!("enter {pid}\n").as_bytes())
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(2));
+    marks
+        .write_all(format!("leave {pid}\n").as_bytes())
+        .expect("write");
 }
 
 fn sets(dir: &Path, rounds: usize, names: &str, flag: Option<&String>) {
@@ -338,6 +489,37 @@ fn many(dir: &Path, max: usize) {
     println!("still held {still_held} of {}", held.len());
     drop(held);
     println!("fds {before} {}", open_fds());
+}
+
+fn probe_line(path: &Path) -> String {
+    use scoped_lockfile::{KernelView, Probe};
+    let probed = scoped_lockfile::probe(path).expect("probe");
+    let Some(holder) = probed.holder() else {
+        return "missing".into();
+    };
+    let state = if matches!(probed, Probe::Held { .. }) {
+        "held"
+    } else {
+        "free"
+    };
+    let view = match &holder.kernel {
+        KernelView::Unknown => "unknown".to_owned(),
+        KernelView::Unseen => "unseen".to_owned(),
+        KernelView::Free { .. } => "free".to_owned(),
+        view => {
+            let holders = view.holders().map(|(lock, process)| {
+                let how = if lock.inherited(process) {
+                    "inherited"
+                } else {
+                    "taker"
+                };
+                let command = process.command.as_deref().unwrap_or("-");
+                format!(" {}:{command}:{how}", process.pid)
+            });
+            format!("holders{}", holders.collect::<String>())
+        }
+    };
+    format!("{state} {view}")
 }
 
 fn open_fds() -> usize {

@@ -1,0 +1,272 @@
+//! `KernelView`: who holds a lock as the operating system tells it, rather
+//! than as the lock file's content says (semantic 18).
+//!
+//! The content names whoever last wrote it; the kernel knows which open file
+//! holds the lock and which processes have a descriptor of that open file.
+//! Only Linux lets a program read that cheaply (`/proc/locks` and the `lock:`
+//! lines of `/proc/PID/fdinfo/*`, as util-linux `lslocks` does); everywhere
+//! else the view is [`KernelView::Unknown`] and the content is all there is.
+
+/// Which kind of advisory lock the kernel lists on the file.
+///
+/// Ours, zc.lockfile's and `flock(1)`'s are [`Flock`](Self::Flock). On Linux,
+/// `fcntl` locks ([`Posix`](Self::Posix), [`Ofd`](Self::Ofd)) and `flock`
+/// locks on a local file do not exclude each other: they are listed, named as
+/// such, but never make the lock held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LockKind {
+    /// `flock(2)`: the lock this crate takes.
+    Flock,
+    /// `fcntl(F_SETLK)` (or `lockf(3)`): a process-owned byte-range lock.
+    Posix,
+    /// `fcntl(F_OFD_SETLK)`: a byte-range lock owned by an open file.
+    Ofd,
+}
+
+impl LockKind {
+    /// `"flock"`, `"POSIX"` or `"OFD"`, as the CLI and messages name them.
+    ///
+    /// ```
+    /// assert_eq!(scoped_lockfile::LockKind::Posix.name(), "POSIX");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Flock => "flock",
+            Self::Posix => "POSIX",
+            Self::Ofd => "OFD",
+        }
+    }
+}
+
+/// A process as the kernel names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Process {
+    /// Its id in this process's pid namespace.
+    pub pid: u32,
+    /// Its command name (Linux `/proc/PID/comm`, at most 15 bytes, e.g.
+    /// `"flock"`); `None` when the process is gone or its name unreadable.
+    pub command: Option<String>,
+}
+
+/// One lock the kernel lists on the file, and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KernelLock {
+    /// What kind of lock: only [`LockKind::Flock`] locks are the lock file's.
+    pub kind: LockKind,
+    /// A reader's (shared) lock rather than a writer's.
+    pub shared: bool,
+    /// The process that took the lock, as the kernel recorded it; `None` when
+    /// the kernel does not say (an OFD lock, or a taker that is gone and was
+    /// never visible from this pid namespace). Its `command` is `None` once it
+    /// is gone; the pid may since name an unrelated process, which is why a
+    /// holder is never inferred from it: see [`holders`](Self::holders).
+    pub taken_by: Option<Process>,
+    /// Every process with a descriptor of the open file that holds the lock:
+    /// the taker if it still has one, and every process that inherited one
+    /// (a forked child, a command that `flock(1)` or `lockfile run` started,
+    /// a daemon started by a locked script). Empty when not listed (see
+    /// [`KernelView::Held`]'s `listed`).
+    pub holders: Vec<Process>,
+}
+
+impl KernelLock {
+    /// Whether `holder`, one of [`holders`](Self::holders), got the lock's
+    /// descriptor from another process rather than taking the lock itself.
+    /// Unknown (`true`) when the taker is not known.
+    ///
+    /// ```
+    /// # use scoped_lockfile::{KernelView, probe};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("job.lock");
+    /// let _lock = scoped_lockfile::LockFile::new(&path)?;
+    /// if let KernelView::Held { locks, .. } = probe(&path)?.holder().unwrap().kernel.clone() {
+    ///     let me = &locks[0].holders[0];
+    ///     assert_eq!(me.pid, std::process::id());
+    ///     assert!(!locks[0].inherited(me));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inherited(&self, holder: &Process) -> bool {
+        self.taken_by
+            .as_ref()
+            .is_none_or(|taker| taker.pid != holder.pid)
+    }
+}
+
+/// Who holds a lock according to the kernel, where it can tell.
+///
+/// What each platform can tell:
+///
+/// - **Linux**: everything below, read from `/proc` without taking the lock.
+///   [`Free`](Self::Free) is said only where nothing can hide from this
+///   process's view: this process and its `/proc` in the initial pid
+///   namespace, and a local filesystem (ext2/3/4, XFS, Btrfs, tmpfs, overlayfs,
+///   F2FS, bcachefs, ZFS) whose locks live in this kernel. Elsewhere (a
+///   container, NFS, SMB, FUSE) a lock nobody here holds is found out by a
+///   try, and one held by a process this namespace cannot see (another
+///   container's, another host's) is [`Unseen`](Self::Unseen).
+/// - **macOS, the BSDs**: [`Unknown`](Self::Unknown). No cheap interface names
+///   the processes holding a `flock` lock (FreeBSD 13's `kern.lockf` sysctl,
+///   behind `procstat advlock`, lists locks and owners, and is not read yet).
+/// - **Windows**: [`Unknown`](Self::Unknown). No API names the holder of a
+///   byte-range lock; the Restart Manager lists processes that merely have the
+///   file open, which is a different question.
+///
+/// ```
+/// use scoped_lockfile::{KernelView, LockFile, probe};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("job.lock");
+/// let _lock = LockFile::new(&path)?;
+/// let holder = probe(&path)?.holder().cloned().unwrap();
+/// match &holder.kernel {
+///     KernelView::Held { .. } => {
+///         assert_eq!(holder.kernel.holds(std::process::id()), Some(true));
+///     }
+///     // macOS, the BSDs, Windows, or a Linux without /proc.
+///     KernelView::Unknown => assert_eq!(holder.kernel.holds(1), None),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KernelView {
+    /// The kernel's view is not available: not on this platform, not readable
+    /// here (no `/proc`), or not asked for.
+    #[default]
+    Unknown,
+    /// No process holds the file's lock: the kernel lists no `flock` lock on
+    /// it. `others` are `fcntl` locks on the file, which do not exclude ours.
+    Free {
+        /// POSIX and OFD locks on the file, if any.
+        others: Vec<KernelLock>,
+    },
+    /// The kernel lists the lock: one entry for a writer, one per reader, and
+    /// then any POSIX or OFD locks on the file.
+    #[non_exhaustive]
+    Held {
+        /// The `flock` locks first, then the others.
+        locks: Vec<KernelLock>,
+        /// Whether the holders were looked for: `false` in a
+        /// [`LockError`](crate::LockError)'s view, which reads only
+        /// `/proc/locks` and the taker's own descriptors (so `holders` then has
+        /// at most the taker), and when some processes' descriptors could not
+        /// be read (another user's, without the privilege).
+        listed: bool,
+    },
+    /// A non-blocking try proved the lock held, but by no process visible
+    /// from here: one in another pid namespace (a container sharing the
+    /// volume) or, on a network filesystem, on another host.
+    Unseen,
+}
+
+impl KernelView {
+    /// The `flock` locks of a [`Held`](Self::Held) view (one per reader).
+    ///
+    /// ```
+    /// let view = scoped_lockfile::KernelView::Unknown;
+    /// assert_eq!(view.flock_locks().count(), 0);
+    /// ```
+    pub fn flock_locks(&self) -> impl Iterator<Item = &KernelLock> {
+        let locks: &[KernelLock] = match self {
+            Self::Held { locks, .. } => locks,
+            _ => &[],
+        };
+        locks.iter().filter(|lock| lock.kind == LockKind::Flock)
+    }
+
+    /// Every process holding the lock file's lock, with the lock it holds
+    /// through (whose [`KernelLock::inherited`] tells how it got it).
+    ///
+    /// ```
+    /// let view = scoped_lockfile::KernelView::Unseen;
+    /// assert_eq!(view.holders().count(), 0);
+    /// ```
+    pub fn holders(&self) -> impl Iterator<Item = (&KernelLock, &Process)> {
+        self.flock_locks()
+            .flat_map(|lock| lock.holders.iter().map(move |process| (lock, process)))
+    }
+
+    /// Whether process `pid` holds the lock file's lock: `None` when the view
+    /// cannot tell (unknown, unseen holders, or holders not all listed and
+    /// `pid` not among those that are).
+    ///
+    /// ```
+    /// let view = scoped_lockfile::KernelView::Free { others: Vec::new() };
+    /// assert_eq!(view.holds(4242), Some(false));
+    /// ```
+    pub fn holds(&self, pid: u32) -> Option<bool> {
+        match self {
+            Self::Unknown | Self::Unseen => None,
+            Self::Free { .. } => Some(false),
+            Self::Held { listed, .. } => {
+                if self.holders().any(|(_, process)| process.pid == pid) {
+                    Some(true)
+                } else {
+                    listed.then_some(false)
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Process {
+    /// `pid 20520 (flock)`, or `pid 3100 (gone)` when its name is unknown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} (", self.pid)?;
+        match &self.command {
+            Some(command) => crate::holder::write_escaped(f, command)?,
+            None => f.write_str("gone")?,
+        }
+        f.write_str(")")
+    }
+}
+
+/// The kernel's holders, worded for a message: `pid 20520 (flock)`; `pid 3121
+/// (nightly-daemon), which inherited it from pid 3100 (gone)`; when the
+/// holders were not looked for, `a process that inherited it from pid 3100
+/// (gone)` or `the lock taken by pid 3100 (nightly.sh)`; `None` when the view
+/// names no holder.
+pub(crate) fn describe_holders(view: &KernelView) -> Option<String> {
+    use std::fmt::Write;
+    if *view == KernelView::Unseen {
+        return Some("a process not visible from here (another pid namespace or host)".into());
+    }
+    let mut out = String::new();
+    for lock in view.flock_locks() {
+        let taker = lock.taken_by.as_ref();
+        let taker_holds = taker.is_some_and(|t| lock.holders.iter().any(|h| h.pid == t.pid));
+        for holder in &lock.holders {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "{holder}");
+            if lock.inherited(holder) && !taker_holds {
+                match taker {
+                    Some(taker) => {
+                        let _ = write!(out, ", which inherited it from {taker}");
+                    }
+                    None => out.push_str(", which inherited it"),
+                }
+            }
+        }
+        if let Some(taker) = taker.filter(|_| lock.holders.is_empty()) {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            // Holders not listed: a taker still running may hold it (its
+            // descriptors may be another user's, unreadable); a taker gone
+            // left it to a process that inherited it.
+            if taker.command.is_some() {
+                let _ = write!(out, "the lock taken by {taker}");
+            } else {
+                let _ = write!(out, "a process that inherited it from {taker}");
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
