@@ -156,17 +156,25 @@ Exit status: 0 if the lock is free (or the file does not exist), 1 if it is
 held (\"held shared\" when readers hold it), 2 on error (a directory of PATH
 that does not exist is one). Checking never creates or changes the file.
 
-When the file reads `<pid>;<hostname>` (or zc.lockfile's `<pid>`) and the
-hostname is this host's, the status also says whether that process is still
-running; a lock held while its recorded process is gone is held by a process
-that inherited it (the command of a `lockfile run` that was killed). Anything
-else in the file is quoted, not taken for a holder. Control characters are
-shown escaped (\\x1b).
+On Linux the kernel names the real holders, without taking the lock: every
+process with a descriptor of the locking open file, with its command and
+whether it inherited the lock (\"held by pid 3121 (nightly-daemon), which
+inherited it from pid 3100 (gone)\"); a pid in the file that is not one of
+them is an earlier holder's, or a reused pid. Elsewhere, when the file reads
+`<pid>;<hostname>` (or zc.lockfile's `<pid>`) and the hostname is this
+host's, the status says whether that process is still running; a lock held
+while its recorded process is gone is held by a process that inherited it
+(the command of a `lockfile run` that was killed). Anything else in the file
+is quoted, not taken for a holder. Control characters are shown escaped
+(\\x1b).
 
---json prints one object, the same fields for every backend: name, backend
-(\"file\" or \"etcd\"), state (\"missing\", \"free\", \"held\", \"held shared\"),
-content, pid, hostname, this_host, pid_alive, fencing_token, waiting (null
-where they do not apply)."
+--json prints one object, the same fields for every backend: name, backend,
+state (\"missing\", \"free\", \"held\", \"held shared\"), content, pid,
+hostname, this_host, pid_alive, pid_holds (whether the file's pid is among
+the kernel's holders), kernel (\"held\", \"free\", \"unseen\": held by a
+process not visible from here, or \"unknown\"), holders (each with pid,
+command, inherited, taken_by), fencing_token, waiting (null where they do
+not apply)."
     };
 }
 
@@ -315,8 +323,7 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) kill_after: Option<Duration>,
 
-    /// The lock file, created if missing and never deleted (with --etcd, the
-    /// lock's name on the cluster).
+    #[arg(help = RUN_PATH)]
     pub(crate) path: PathBuf,
 
     /// The command to run and its arguments (`--` before it is optional).
@@ -329,6 +336,18 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) command: Vec<OsString>,
 }
+
+const RUN_PATH: &str = if ETCD {
+    "The lock file, created if missing and never deleted (with --etcd, the lock's name on the cluster)"
+} else {
+    "The lock file, created if missing and never deleted"
+};
+
+const STATUS_PATH: &str = if ETCD {
+    "The lock file (with --etcd, the lock's name on the cluster)"
+} else {
+    "The lock file"
+};
 
 fn parse_exit_code(text: &str) -> Result<u8, String> {
     text.trim()
@@ -345,7 +364,7 @@ pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) backend: EtcdArgs,
 
-    /// The lock file (with --etcd, the lock's name on the cluster).
+    #[arg(help = STATUS_PATH)]
     pub(crate) path: PathBuf,
 }
 

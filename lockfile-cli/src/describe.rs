@@ -6,6 +6,11 @@
 //! `<pid>` and `<pid>;<hostname>`. Anything else in a lock file (a custom
 //! `--content-template`, or a file that is no lock file at all, such as
 //! `/etc/passwd`) is quoted as what the file says, never as who holds it.
+//!
+//! Where the kernel names the holders (Linux; the library's `KernelView`),
+//! they come first, and a content whose pid is not one of them is worded as
+//! an earlier holder's (or as a pid that now runs something else):
+//! `held by pid 20520 (flock); the file names pid 20464, an earlier holder`.
 
 use scoped_lockfile::Holder;
 
@@ -55,10 +60,33 @@ fn says(content: &str, medium: Medium) -> String {
 }
 
 /// Who holds a lock held right now, for a message: `held by pid 42 on
-/// web-1`, `held shared`, `held; the file does not say by whom`.
+/// web-1`, `held shared`, `held; the file does not say by whom`; with the
+/// kernel's view, `held by pid 20520 (flock); the file names pid 20464, an
+/// earlier holder`, `held by pid 3121 (nightly-daemon), which inherited it
+/// from pid 3100 (gone)`.
 pub(crate) fn held(holder: &Holder, medium: Medium) -> String {
     if holder.shared {
         return "held shared".to_owned();
+    }
+    if let Some(kernel) = holder.kernel.describe_holders() {
+        return match (holder.names_a_holder(), named(holder), &holder.content) {
+            (Some(true), Some(named), _) => format!("held by {named}"),
+            (_, Some(named), _) => {
+                let what = if took_it(holder) {
+                    "which took it"
+                } else {
+                    earlier(holder)
+                };
+                format!("held by {kernel}; {} names {named}, {what}", medium.name())
+            }
+            (_, None, Some(content)) => {
+                format!(
+                    "held by {kernel}; {}, which names no holder",
+                    says(content, medium)
+                )
+            }
+            (_, None, None) => format!("held by {kernel}"),
+        };
     }
     match (named(holder), &holder.content) {
         (Some(named), _) => format!("held by {named}"),
@@ -70,20 +98,61 @@ pub(crate) fn held(holder: &Holder, medium: Medium) -> String {
     }
 }
 
+/// Whether the content's pid is the one that took the lock (and has let go
+/// of it since, leaving it to a process that inherited it).
+fn took_it(holder: &Holder) -> bool {
+    holder.pid().is_some_and(|pid| {
+        holder
+            .kernel
+            .flock_locks()
+            .any(|lock| lock.taken_by.as_ref().is_some_and(|taker| taker.pid == pid))
+    })
+}
+
+/// What a content's pid that the kernel does not list as a holder was.
+fn earlier(holder: &Holder) -> &'static str {
+    match holder.pid_is_running() {
+        Some(true) => {
+            "which is running but does not hold it (a reused pid, or another pid namespace's)"
+        }
+        _ => "an earlier holder",
+    }
+}
+
 /// What `status` says of a held lock: [`held`], with whether the holder
-/// named runs on this host, and for a file held shared, its last writer.
+/// named runs on this host, and for a file held shared, the readers the
+/// kernel names and its last writer.
 pub(crate) fn held_in_detail(holder: &Holder, medium: Medium) -> String {
     let named = named(holder);
     if holder.shared {
+        let readers = holder
+            .kernel
+            .describe_holders()
+            .map(|readers| format!(" by {readers}"))
+            .unwrap_or_default();
         return match named {
             // Readers write nothing: the content is the last writer's.
-            Some(named) => format!("held shared; last written by {named}{}", here(holder, None)),
-            None => "held shared".to_owned(),
+            Some(named) => format!(
+                "held shared{readers}; last written by {named}{}",
+                here(holder, None)
+            ),
+            None => format!("held shared{readers}"),
         };
     }
     match named {
-        Some(named) => format!("held by {named}{}", here(holder, Some(medium))),
-        None => held(holder, medium),
+        // Confirmed by the kernel, or nothing to tell it by.
+        Some(named) if holder.names_a_holder() != Some(false) => {
+            let command = holder
+                .kernel
+                .holders()
+                .find(|(_, process)| Some(process.pid) == holder.pid())
+                .and_then(|(_, process)| process.command.clone())
+                .filter(|_| holder.hostname().is_none())
+                .map(|command| format!(" ({command})"))
+                .unwrap_or_default();
+            format!("held by {named}{command}{}", here(holder, Some(medium)))
+        }
+        _ => held(holder, medium),
     }
 }
 
@@ -165,6 +234,14 @@ mod tests {
         );
         let long = holder(&"x".repeat(100));
         assert!(held(&long, Medium::File).contains(&format!("\"{}…\"", "x".repeat(60))));
+    }
+
+    #[test]
+    fn without_a_kernel_view_the_content_is_all_there_is() {
+        // `Holder::new` has no kernel view: the wording is the content's.
+        let gone = holder("999999999");
+        assert_eq!(held(&gone, Medium::File), "held by pid 999999999");
+        assert_eq!(held_in_detail(&gone, Medium::File), "held by pid 999999999");
     }
 
     #[test]

@@ -39,3 +39,12 @@ pub(crate) fn answer(line: &str) -> io::Result<()> {
     stdout.write_all(b"\n")?;
     stdout.flush()
 }
+
+/// The C library's text for an error, as C tools print it: no "(os error N)".
+pub(crate) fn strerror(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}

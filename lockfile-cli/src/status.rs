@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use scoped_lockfile::Holder;
+use scoped_lockfile::{Holder, KernelView};
 
 use crate::describe::{self, Medium};
 use crate::escape::for_terminal;
@@ -105,6 +105,7 @@ impl Status {
         format!(
             "{{\"name\":{},\"backend\":\"{backend}\",\"state\":\"{}\",\"content\":{},\
              \"pid\":{},\"hostname\":{},\"this_host\":{},\"pid_alive\":{},\
+             \"pid_holds\":{},\"kernel\":{},\"holders\":{},\
              \"fencing_token\":{},\"waiting\":{}}}",
             json_string(&self.name),
             self.state.name(),
@@ -113,10 +114,51 @@ impl Status {
             text(holder.and_then(Holder::hostname)),
             flag(holder.and_then(Holder::is_this_host)),
             flag(holder.and_then(Holder::is_alive)),
+            flag(holder.and_then(Holder::names_a_holder)),
+            json_string(kernel_state(holder.map(|h| &*h.kernel))),
+            holders_json(holder.map(|h| &*h.kernel)),
             number(self.fencing_token),
             number(self.waiting),
         )
     }
+}
+
+/// `"held"`, `"free"`, `"unseen"` or `"unknown"`: what the kernel's view
+/// said (`"unknown"` for etcd and where there is no view).
+fn kernel_state(view: Option<&KernelView>) -> &'static str {
+    match view {
+        Some(KernelView::Held { .. }) => "held",
+        Some(KernelView::Free { .. }) => "free",
+        Some(KernelView::Unseen) => "unseen",
+        _ => "unknown",
+    }
+}
+
+/// `[{"pid":20520,"command":"flock","inherited":false,"taken_by":20520}, ...]`
+/// for every holder the kernel names; `null` where it names none (no view,
+/// unseen holders, a free lock, etcd).
+fn holders_json(view: Option<&KernelView>) -> String {
+    let Some(view) = view.filter(|view| view.holders().next().is_some()) else {
+        return "null".to_owned();
+    };
+    let holders: Vec<String> = view
+        .holders()
+        .map(|(lock, process)| {
+            format!(
+                "{{\"pid\":{},\"command\":{},\"inherited\":{},\"taken_by\":{}}}",
+                process.pid,
+                process
+                    .command
+                    .as_deref()
+                    .map_or_else(|| "null".to_owned(), json_string),
+                lock.inherited(process),
+                lock.taken_by
+                    .as_ref()
+                    .map_or_else(|| "null".to_owned(), |taker| taker.pid.to_string()),
+            )
+        })
+        .collect();
+    format!("[{}]", holders.join(","))
 }
 
 /// Prints `status` as asked and gives the exit status: 0 free, 1 held, 2 if
@@ -129,7 +171,14 @@ pub(crate) fn report(status: &Status, json: bool) -> u8 {
     };
     match report::answer(&line) {
         Ok(()) => status.code(),
-        Err(err) => report::fail(&format!("write error: {err}"), ERROR_EXIT),
+        // `lockfile status x | grep -q held`: grep has its answer.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            crate::sys::broken_pipe(status.code())
+        }
+        Err(err) => report::fail(
+            &format!("write error: {}", report::strerror(&err)),
+            ERROR_EXIT,
+        ),
     }
 }
 

@@ -54,20 +54,27 @@ fn run_holds_the_lock_writes_who_and_exits_with_the_command_code() {
     assert!(matches!(probe(&path).unwrap(), Probe::Free { .. }));
 }
 
-/// What follows "held by " for a lock this test process holds with the
-/// content `4242;web-1`, less the line's end: the content itself, or on
-/// Linux the kernel's holder (this process) with the content as an earlier
-/// holder's.
-fn held_by_4242(said: &str) -> Option<&str> {
-    let said = said.strip_suffix('\n')?;
+/// Who holds a lock this test process holds with the content `4242;web-1`:
+/// the content alone, or on Linux the kernel's holder, this process, with the
+/// content as an earlier holder's (semantic 18).
+fn held_by_4242() -> String {
     if cfg!(target_os = "linux") {
-        let me = format!("pid {} (", std::process::id());
-        said.strip_prefix(&me)?
-            .split_once("); the file names 4242;web-1, an earlier holder")
-            .map(|(_, rest)| rest)
+        format!(
+            "held by pid {} ({}); the file names pid 4242 on web-1, an earlier holder",
+            std::process::id(),
+            own_command()
+        )
     } else {
-        said.strip_prefix("4242;web-1")
+        "held by pid 4242 on web-1".to_owned()
     }
+}
+
+/// This test binary's command name as the kernel has it (Linux).
+fn own_command() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap_or_default()
+        .trim_end()
+        .to_owned()
 }
 
 #[test]
@@ -81,11 +88,10 @@ fn a_held_lock_is_a_conflict_with_the_holder_named_and_the_command_not_run() {
 
     let out = output(&["run", "--no-wait", p, "--", "sh", "-c", &touch]);
     assert_eq!(out.status.code(), Some(1));
-    let said = text(&out.stderr);
-    let rest = said
-        .strip_prefix(&format!("lockfile: Couldn't lock '{p}': held by "))
-        .unwrap_or_else(|| panic!("{said}"));
-    assert_eq!(held_by_4242(rest), Some(""), "{said}");
+    assert_eq!(
+        text(&out.stderr),
+        format!("lockfile: Couldn't lock '{p}': {}\n", held_by_4242())
+    );
 
     let out = output(&[
         "run",
@@ -108,9 +114,8 @@ fn a_held_lock_is_a_conflict_with_the_holder_named_and_the_command_not_run() {
     let stderr = text(&out.stderr);
     let waited = stderr
         .strip_prefix(&format!("lockfile: Couldn't lock '{p}' within "))
-        .and_then(|rest| rest.split_once("ms: held by "))
-        .filter(|(_, holder)| held_by_4242(holder) == Some(""))
-        .and_then(|(ms, _)| ms.parse::<u64>().ok());
+        .and_then(|rest| rest.strip_suffix(&format!("ms: {}\n", held_by_4242())))
+        .and_then(|ms| ms.parse::<u64>().ok());
     assert!(waited.is_some_and(|ms| ms >= 200), "{stderr}");
     assert!(!marker.exists(), "the command ran without the lock");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), " 4242;web-1\n");
@@ -164,10 +169,19 @@ fn run_and_flock_exclude_each_other_and_status_sees_both() {
     std::fs::write(&path, "").unwrap();
     let status = output(&["status", p]);
     assert_eq!(status.status.code(), Some(1));
-    assert_eq!(
-        text(&status.stdout),
-        format!("{p}: held; the file does not say by whom\n")
-    );
+    if cfg!(target_os = "linux") {
+        // The kernel names flock(1), which took it, and its command.
+        let said = text(&status.stdout);
+        let taker = format!("{p}: held by pid {} (flock) and pid ", flock.id());
+        assert!(said.starts_with(&taker), "{said}");
+        // sh, and cat once sh has started it.
+        assert!(said.ends_with(", which inherited it\n"), "{said}");
+    } else {
+        assert_eq!(
+            text(&status.stdout),
+            format!("{p}: held; the file does not say by whom\n")
+        );
+    }
     assert_eq!(
         output(&["run", "--no-wait", p, "--", "true"]).status.code(),
         Some(1)
@@ -189,7 +203,7 @@ fn status_of_a_missing_file_is_free_and_creates_nothing() {
     assert_eq!(
         text(&out.stdout),
         format!(
-            "{{\"name\":\"{p}\",\"backend\":\"file\",\"state\":\"missing\",\"content\":null,\"pid\":null,\"hostname\":null,\"this_host\":null,\"pid_alive\":null,\"fencing_token\":null,\"waiting\":null}}\n"
+            "{{\"name\":\"{p}\",\"backend\":\"file\",\"state\":\"missing\",\"content\":null,\"pid\":null,\"hostname\":null,\"this_host\":null,\"pid_alive\":null,\"pid_holds\":null,\"kernel\":\"unknown\",\"holders\":null,\"fencing_token\":null,\"waiting\":null}}\n"
         )
     );
     assert!(!path.exists());
@@ -206,12 +220,35 @@ fn status_json_describes_the_holder_and_leaves_the_file_alone() {
     assert_eq!(out.status.code(), Some(1));
     let pid = std::process::id();
     let host = hostname();
-    assert_eq!(
-        text(&out.stdout),
-        format!(
-            "{{\"name\":\"{p}\",\"backend\":\"file\",\"state\":\"held\",\"content\":\"{pid};{host}\",\"pid\":{pid},\"hostname\":\"{host}\",\"this_host\":true,\"pid_alive\":true,\"fencing_token\":null,\"waiting\":null}}\n"
-        )
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with(&format!(
+            "{{\"name\":\"{p}\",\"backend\":\"file\",\"state\":\"held\",\"content\":\"{pid};{host}\",\"pid\":{pid},\"hostname\":\"{host}\",\"this_host\":true,\"pid_alive\":true,"
+        )),
+        "{said}"
     );
+    assert!(
+        said.ends_with(",\"fencing_token\":null,\"waiting\":null}\n"),
+        "{said}"
+    );
+    if cfg!(target_os = "linux") {
+        // This process; perhaps also a child another test thread is
+        // spawning, which holds a copy of every descriptor until its exec.
+        let me = format!(
+            "{{\"pid\":{pid},\"command\":\"{}\",\"inherited\":false,\"taken_by\":{pid}}}",
+            own_command()
+        );
+        assert!(said.contains(&me), "{said}");
+        assert!(
+            said.contains("\"pid_holds\":true,\"kernel\":\"held\",\"holders\":[{"),
+            "{said}"
+        );
+    } else {
+        assert!(
+            said.contains("\"pid_holds\":null,\"kernel\":\"unknown\",\"holders\":null"),
+            "{said}"
+        );
+    }
     assert_eq!(
         std::fs::metadata(&path).unwrap().modified().unwrap(),
         before
@@ -223,9 +260,15 @@ fn status_json_describes_the_holder_and_leaves_the_file_alone() {
     std::fs::write(&path, " 1;elsewhere\n").unwrap();
     let out = output(&["status", "--json", p]);
     assert_eq!(out.status.code(), Some(0));
+    let said = text(&out.stdout);
     assert!(
-        text(&out.stdout)
-            .ends_with("\"hostname\":\"elsewhere\",\"this_host\":false,\"pid_alive\":null,\"fencing_token\":null,\"waiting\":null}\n")
+        said.contains("\"hostname\":\"elsewhere\",\"this_host\":false,\"pid_alive\":null,"),
+        "{said}"
+    );
+    // Free: nobody's pid holds it, and the kernel lists no holder.
+    assert!(
+        said.ends_with("\"holders\":null,\"fencing_token\":null,\"waiting\":null}\n"),
+        "{said}"
     );
 }
 
@@ -382,6 +425,18 @@ fn flock_spellings_mean_what_they_mean_to_flock() {
         Some(75)
     );
     assert_eq!(output(&["run", "-nE75", p, "true"]).status.code(), Some(75));
+    // -n with -w, as flock(1) takes them: -n wins, at once.
+    for args in [["-n", "-w", "5"], ["-w", "5", "-n"]] {
+        let started = Instant::now();
+        let mut command_line = vec!["run"];
+        command_line.extend(args);
+        command_line.extend([p, "true"]);
+        assert_eq!(output(&command_line).status.code(), Some(1), "{args:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{args:?} waited"
+        );
+    }
     // Bare seconds with a fraction, as flock(1) and timeout(1) take them.
     for timeout in [["-w", "0.3"], ["--timeout", "0.3"], ["--wait", "300ms"]] {
         let started = Instant::now();
@@ -425,7 +480,8 @@ fn quiet_conflicts_print_nothing_and_verbose_says_for_whom_it_waits() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with(&format!(
-            "lockfile: waiting for '{p}', held by pid 4242 on web-1\n"
+            "lockfile: waiting for '{p}', {}\n",
+            held_by_4242()
         )),
         "{stderr}"
     );
@@ -521,10 +577,33 @@ fn run_shared_lets_readers_run_together_and_keeps_writers_out() {
     );
     let out = output(&["status", p]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stdout),
-        format!("{p}: held shared; last written by pid 7 on last-writer\n")
-    );
+    let said = text(&out.stdout);
+    if cfg!(target_os = "linux") {
+        // Each reader named by the process that took its lock.
+        let readers = format!(
+            "{p}: held shared by pid {} (lockfile), pid {} (lockfile); ",
+            first.id().min(second.id()),
+            first.id().max(second.id())
+        );
+        let other_order = format!(
+            "{p}: held shared by pid {} (lockfile), pid {} (lockfile); ",
+            first.id().max(second.id()),
+            first.id().min(second.id())
+        );
+        assert!(
+            said.starts_with(&readers) || said.starts_with(&other_order),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("; last written by pid 7 on last-writer\n"),
+            "{said}"
+        );
+    } else {
+        assert_eq!(
+            said,
+            format!("{p}: held shared; last written by pid 7 on last-writer\n")
+        );
+    }
     if have("flock", "--version") {
         assert_eq!(
             flock_n_as(&path, "-s"),
@@ -542,4 +621,85 @@ fn run_shared_lets_readers_run_together_and_keeps_writers_out() {
         assert!(reader.wait().unwrap().success());
     }
     assert_eq!(output(&["run", "-n", p, "true"]).status.code(), Some(0));
+}
+
+#[test]
+fn only_the_command_line_chooses_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env.lock");
+    let p = path.to_str().unwrap();
+    let mut flock = std::process::Command::new("flock")
+        .args([p, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    while support::flock_n(&path) == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Endpoints in the environment (nobody listens there) change nothing:
+    // this is the lock file flock(1) holds.
+    let endpoints = "http://127.0.0.1:9";
+    let out = lockfile(&["run", "-n", p, "--", "echo", "RAN"])
+        .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("LOCKFILE_ETCD_ENDPOINTS is set, but only --etcd chooses etcd")
+            && said.contains(&format!("Couldn't lock '{p}'")),
+        "{said}"
+    );
+    let out = lockfile(&["status", p])
+        .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with(&format!("{p}: held")));
+    let _ = flock.kill();
+    let _ = flock.wait();
+
+    let help = text(&output(&["run", "--help"]).stdout);
+    let refused = lockfile(&["run", "--etcd", "nightly", "--", "true"])
+        .env_remove("LOCKFILE_ETCD_ENDPOINTS")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = text(&refused.stderr);
+    if cfg!(feature = "etcd") {
+        assert!(help.contains("--etcd"), "{help}");
+        assert!(
+            said.contains("LOCKFILE_ETCD_ENDPOINTS, which is not set"),
+            "{said}"
+        );
+    } else {
+        // A build without etcd does not advertise it, and says how to get it.
+        assert!(!help.contains("etcd"), "{help}");
+        assert_eq!(
+            said,
+            "lockfile: built without etcd: cargo install scoped-lockfile-cli --features etcd\n"
+        );
+        let from_env = lockfile(&["run", "--etcd", "nightly", "--", "true"])
+            .env("LOCKFILE_ETCD_ENDPOINTS", endpoints)
+            .output()
+            .unwrap();
+        assert!(text(&from_env.stderr).contains("built without etcd"));
+    }
+    assert!(!dir.path().join("nightly").exists());
+}
+
+#[test]
+fn status_takes_only_holder_shapes_for_a_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("passwd");
+    let p = path.to_str().unwrap();
+    std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:\n").unwrap();
+    let out = output(&["status", p]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{p}: free; the file says \"root:x:0:0:root:/root:/bin/bash\"\n")
+    );
+    let json = text(&output(&["status", "--json", p]).stdout);
+    assert!(json.contains("\"pid\":null,\"hostname\":null"), "{json}");
 }

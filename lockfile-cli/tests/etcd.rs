@@ -620,3 +620,40 @@ fn is_zombie(pid: u32) -> bool {
             .is_some_and(|rest| rest.trim_start().starts_with('Z'))
     })
 }
+
+#[test]
+fn a_holder_that_names_nobody_is_worded_for_etcd() {
+    let cluster = cluster();
+    if !support::have("etcdctl", "version") {
+        return;
+    }
+    let name = unique("etcdctl");
+    // `etcdctl lock` writes nothing into its key. (Its command's stdin is
+    // /dev/null: it holds the lock for a fixed while.)
+    let mut etcdctl = Command::new("etcdctl")
+        .args(["--endpoints", &cluster.endpoints_arg(), "lock", &name, "--"])
+        .args(["sh", "-c", "echo locked; sleep 2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open until the end: etcdctl may write more.
+    let mut stdout = std::io::BufReader::new(etcdctl.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let waited = output(lockfile_etcd(
+        cluster,
+        "run",
+        &["-v", "-w", "0.3", &name, "true"],
+    ));
+    assert_eq!(waited.status.code(), Some(1));
+    let said = text(&waited.stderr);
+    assert!(
+        said.contains("held; its key does not say by whom (etcdctl lock?)")
+            && !said.contains("the file"),
+        "{said}"
+    );
+    let _ = etcdctl.wait();
+    drop(stdout);
+}

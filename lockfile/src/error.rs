@@ -239,20 +239,34 @@ fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
     if holder.shared {
         return write!(f, ": held shared");
     }
-    let kernel = crate::kernel::describe_holders(&holder.kernel)
+    let kernel = holder
+        .kernel
+        .describe_holders()
         .filter(|_| holder.names_a_holder() == Some(false));
     match (&holder.content, kernel) {
         (Some(content), Some(kernel)) => {
             write!(f, ": held by {kernel}; the file names ")?;
             crate::holder::write_escaped(f, content)?;
-            f.write_str(", an earlier holder")
+            // The process that took the lock and left it to one that
+            // inherited it, or an earlier holder altogether.
+            let took_it = holder.pid().is_some_and(|pid| {
+                holder
+                    .kernel
+                    .flock_locks()
+                    .any(|lock| lock.taken_by.as_ref().is_some_and(|taker| taker.pid == pid))
+            });
+            f.write_str(if took_it {
+                ", which took it"
+            } else {
+                ", an earlier holder"
+            })
         }
         (Some(content), None) => {
             f.write_str(": held by ")?;
             crate::holder::write_escaped(f, content)?;
             holder.write_test(f)
         }
-        (None, _) => match crate::kernel::describe_holders(&holder.kernel) {
+        (None, _) => match holder.kernel.describe_holders() {
             Some(kernel) => write!(f, ": held by {kernel}"),
             None => Ok(()),
         },

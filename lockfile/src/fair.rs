@@ -18,15 +18,16 @@
 //! Slots are a ring of [`SLOTS`] bytes; a waiter looks back over half of it,
 //! far more tickets than can be alive at once, so the counter may wrap.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::LockError;
 use crate::acquire::{FirstTry, Request, finish, try_take};
 use crate::open::{READ_ONLY, identify, open_if_exists, open_lock_file};
-use crate::sys::{self, Access};
+use crate::sys::{self, Access, FileId};
 
 /// The counter's bytes, locked while a ticket is taken.
 const COUNTER: (u64, u64) = (0, 8);
@@ -61,11 +62,13 @@ pub(crate) fn check_supported(path: &Path) -> Result<(), LockError> {
 /// The first try of a fair lock: as the default mode's, but a lock found free
 /// is let go again, unwritten, while fair waiters are queued for it that this
 /// newcomer must not overtake (for a reader, queued writers only). Nobody
-/// queued costs one failed `open` (no queue file yet) or an `open`, an
-/// `F_OFD_GETLK` and a `close`.
+/// queued costs one `F_OFD_GETLK` on the queue file, which the first look of
+/// a process opens (creating it if it can: a missing file cannot be kept
+/// open, and on tmpfs, which caches no negative lookups, each look for it
+/// would cost a locked directory walk) and keeps open (see [`Found`]).
 pub(crate) fn first_try(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
     match try_take(path, request)? {
-        FirstTry::Locked(locked) => match anyone_queued(path, request.access) {
+        FirstTry::Locked(locked) => match anyone_queued(path, locked.id, request) {
             Ok(false) => finish(path, locked, request).map(FirstTry::Locked),
             queued => {
                 // A momentary lock: unlocked explicitly, not only closed
@@ -79,16 +82,88 @@ pub(crate) fn first_try(path: &Path, request: Request<'_>) -> Result<FirstTry, L
     }
 }
 
-/// Whether a fair waiter is queued for the lock at `path` that a newcomer
-/// with `access` must let go first: one taking a ticket, or holding one that
-/// `access` conflicts with.
-fn anyone_queued(path: &Path, access: Access) -> Result<bool, LockError> {
+/// Whether a fair waiter is queued for the lock file `lock` at `path` that a
+/// newcomer with `access` must let go first: one taking a ticket, or holding
+/// one that `access` conflicts with.
+fn anyone_queued(path: &Path, lock: FileId, request: Request<'_>) -> Result<bool, LockError> {
     let queue = queue_path(path);
-    let Some(file) = open_if_exists(&queue)? else {
-        return Ok(false);
-    };
+    let access = request.access;
+    let io = |err| LockError::io(&queue, err);
     // Length 0: every byte, the counter's and all the slots.
-    sys::range_conflicts(&file, access, 0, 0).map_err(|err| LockError::io(&queue, err))
+    if let Some(queued) = Found::get().look(lock, &queue, |file| {
+        sys::range_conflicts(file, access, 0, 0)
+    }) {
+        return queued.map_err(io);
+    }
+    let file = match open_lock_file(&queue, request.mode & !READ_ONLY) {
+        Ok(file) => file,
+        // Not ours to create (another user's directory, a read-only file
+        // system): a look at what is there, if anything, not kept.
+        Err(LockError::Io { source, .. })
+            if matches!(
+                source.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            let Some(file) = open_if_exists(&queue)? else {
+                return Ok(false);
+            };
+            return sys::range_conflicts(&file, access, 0, 0).map_err(io);
+        }
+        Err(err) => return Err(err),
+    };
+    let queued = sys::range_conflicts(&file, access, 0, 0).map_err(io)?;
+    Found::get().keep(lock, queue, file);
+    Ok(queued)
+}
+
+/// Queue files this process found, kept open (read-only, close-on-exec), so
+/// that a fair newcomer's look at a queue it saw before is one `fcntl`, not
+/// an `open`, an `fcntl` and a `close`. At most [`KEPT`], the oldest let go
+/// first. A queue file is never deleted (deleting it while waiters queue
+/// would hide them anyway), so a kept descriptor stays the queue's.
+struct Found {
+    /// The process these descriptors are of: a child forked without exec
+    /// closes its copies and starts afresh.
+    owner: u32,
+    queues: VecDeque<(FileId, PathBuf, File)>,
+}
+
+const KEPT: usize = 8;
+
+static FOUND: Mutex<Found> = Mutex::new(Found {
+    owner: 0,
+    queues: VecDeque::new(),
+});
+
+impl Found {
+    fn get() -> MutexGuard<'static, Self> {
+        let mut found = FOUND.lock().unwrap_or_else(PoisonError::into_inner);
+        let owner = std::process::id();
+        if found.owner != owner {
+            found.owner = owner;
+            found.queues.clear();
+        }
+        found
+    }
+
+    /// Runs `ask` on the kept queue file of the lock file `of`, if any.
+    fn look<T>(&self, of: FileId, queue: &Path, ask: impl FnOnce(&File) -> T) -> Option<T> {
+        self.queues
+            .iter()
+            .find(|(id, path, _)| *id == of && path == queue)
+            .map(|(_, _, file)| ask(file))
+    }
+
+    fn keep(&mut self, lock: FileId, queue: PathBuf, file: File) {
+        if self.look(lock, &queue, |_| ()).is_some() {
+            return; // another thread kept it meanwhile
+        }
+        if self.queues.len() == KEPT {
+            self.queues.pop_front();
+        }
+        self.queues.push_back((lock, queue, file));
+    }
 }
 
 /// A place in the queue: the slot's byte, locked on our open of the queue

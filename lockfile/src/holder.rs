@@ -53,7 +53,7 @@ pub struct Holder {
     /// with [`Holder::new`]. [`probe`](crate::probe) lists every holder; a
     /// [`LockError`](crate::LockError) only the lock's taker, if it still
     /// holds it (bounded cost: no scan of every process on every error).
-    pub kernel: KernelView,
+    pub kernel: Box<KernelView>,
     /// Whether the content's pid holds the lock, where asked of that
     /// process alone because `kernel` does not list every holder.
     pub(crate) named_holds: Option<bool>,
@@ -99,7 +99,7 @@ impl Holder {
         Self {
             content,
             shared: false,
-            kernel: KernelView::Unknown,
+            kernel: Box::new(KernelView::Unknown),
             named_holds: None,
             test,
         }
@@ -179,7 +179,7 @@ impl Holder {
             return None;
         }
         if let Some(holds) = self.names_a_holder()
-            && (holds || matches!(self.kernel, KernelView::Held { .. } | KernelView::Unseen))
+            && (holds || matches!(*self.kernel, KernelView::Held { .. } | KernelView::Unseen))
         {
             return Some(holds);
         }
@@ -187,6 +187,29 @@ impl Holder {
             sys::process_alive(pid)
         } else {
             None
+        }
+    }
+
+    /// Whether a process with the content's pid runs here, whether or not it
+    /// holds the lock (see [`is_alive`](Self::is_alive) for that): when the
+    /// content names this host, or names no host and the kernel's view is
+    /// known (the file is on a filesystem of this kernel, so its writer most
+    /// likely ran here, perhaps in another pid namespace). `None` otherwise.
+    /// With [`names_a_holder`](Self::names_a_holder) `Some(false)`, a running
+    /// pid is a reused one, or another pid namespace's.
+    ///
+    /// ```
+    /// use scoped_lockfile::Holder;
+    /// let here = gethostname::gethostname();
+    /// let me = Holder::new(Some(format!("{};{}", std::process::id(), here.to_string_lossy())));
+    /// assert_eq!(me.pid_is_running(), Some(true));
+    /// ```
+    pub fn pid_is_running(&self) -> Option<bool> {
+        let pid = self.pid()?;
+        match self.is_this_host() {
+            Some(true) => sys::process_alive(pid),
+            None if *self.kernel != KernelView::Unknown => sys::process_alive(pid),
+            _ => None,
         }
     }
 
@@ -201,14 +224,14 @@ impl Holder {
     /// # let path = dir.path().join("job.lock");
     /// let _lock = LockFile::new(&path)?;
     /// let holder = probe(&path)?.holder().cloned().unwrap();
-    /// if holder.kernel != KernelView::Unknown {
+    /// if *holder.kernel != KernelView::Unknown {
     ///     assert_eq!(holder.names_a_holder(), Some(true));
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn names_a_holder(&self) -> Option<bool> {
         let pid = self.pid()?;
-        match self.kernel {
+        match *self.kernel {
             KernelView::Unseen => Some(false),
             _ => self.kernel.holds(pid).or(self.named_holds),
         }
@@ -293,7 +316,7 @@ pub(crate) fn look(file: &File, id: FileId, wanted: Access) -> Holder {
     };
     Holder {
         shared,
-        kernel,
+        kernel: Box::new(kernel),
         named_holds,
         ..Holder::new(content)
     }

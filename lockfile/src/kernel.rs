@@ -82,7 +82,7 @@ impl KernelLock {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("job.lock");
     /// let _lock = scoped_lockfile::LockFile::new(&path)?;
-    /// if let KernelView::Held { locks, .. } = probe(&path)?.holder().unwrap().kernel.clone() {
+    /// if let KernelView::Held { locks, .. } = *probe(&path)?.holder().unwrap().kernel.clone() {
     ///     let me = &locks[0].holders[0];
     ///     assert_eq!(me.pid, std::process::id());
     ///     assert!(!locks[0].inherited(me));
@@ -122,7 +122,7 @@ impl KernelLock {
 /// # let path = dir.path().join("job.lock");
 /// let _lock = LockFile::new(&path)?;
 /// let holder = probe(&path)?.holder().cloned().unwrap();
-/// match &holder.kernel {
+/// match &*holder.kernel {
 ///     KernelView::Held { .. } => {
 ///         assert_eq!(holder.kernel.holds(std::process::id()), Some(true));
 ///     }
@@ -226,47 +226,157 @@ impl std::fmt::Display for Process {
     }
 }
 
-/// The kernel's holders, worded for a message: `pid 20520 (flock)`; `pid 3121
-/// (nightly-daemon), which inherited it from pid 3100 (gone)`; when the
-/// holders were not looked for, `a process that inherited it from pid 3100
-/// (gone)` or `the lock taken by pid 3100 (nightly.sh)`; `None` when the view
-/// names no holder.
-pub(crate) fn describe_holders(view: &KernelView) -> Option<String> {
-    use std::fmt::Write;
+impl KernelView {
+    /// The holders, worded for a message (what follows "held by"): `pid
+    /// 20520 (flock)`; `pid 3121 (nightly-daemon), which inherited it from
+    /// pid 3100 (gone)`; when the holders were not all looked for, `a process
+    /// that inherited it from pid 3100 (gone)` or `the lock taken by pid 3100
+    /// (nightly.sh)`; `a process not visible from here (...)` when
+    /// [`Unseen`](Self::Unseen); `None` when the view names no holder.
+    /// Command names are escaped as [`Holder`](crate::Holder)'s `Display`
+    /// escapes content.
+    ///
+    /// ```
+    /// let view = scoped_lockfile::KernelView::Unknown;
+    /// assert_eq!(view.describe_holders(), None);
+    /// ```
+    pub fn describe_holders(&self) -> Option<String> {
+        describe_holders(self)
+    }
+}
+
+fn describe_holders(view: &KernelView) -> Option<String> {
     if *view == KernelView::Unseen {
         return Some("a process not visible from here (another pid namespace or host)".into());
     }
-    let mut out = String::new();
-    for lock in view.flock_locks() {
-        let taker = lock.taken_by.as_ref();
-        let taker_holds = taker.is_some_and(|t| lock.holders.iter().any(|h| h.pid == t.pid));
-        for holder in &lock.holders {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            let _ = write!(out, "{holder}");
-            if lock.inherited(holder) && !taker_holds {
-                match taker {
-                    Some(taker) => {
-                        let _ = write!(out, ", which inherited it from {taker}");
-                    }
-                    None => out.push_str(", which inherited it"),
-                }
-            }
+    let locks: Vec<&KernelLock> = view.flock_locks().collect();
+    let phrases: Vec<String> = if locks.len() > 1 {
+        // Readers: one each, by the process that took its lock if it still
+        // holds it (the full list is in the view).
+        locks
+            .iter()
+            .filter_map(|lock| {
+                let taker = lock.taken_by.as_ref();
+                let holder = taker
+                    .filter(|t| lock.holders.iter().any(|h| h.pid == t.pid))
+                    .or_else(|| lock.holders.first())
+                    .or(taker)?;
+                Some(holder.to_string())
+            })
+            .collect()
+    } else {
+        locks
+            .iter()
+            .filter_map(|lock| describe_lock(lock))
+            .collect()
+    };
+    (!phrases.is_empty()).then(|| phrases.join(", "))
+}
+
+/// `pid 20520 (flock)`; `pid 20520 (flock) and pid 20521 (sleep), which
+/// inherited it`; `pid 3121 (nightly-daemon), which inherited it from pid
+/// 3100 (gone)`; `a process that inherited it from pid 3100 (gone)`.
+fn describe_lock(lock: &KernelLock) -> Option<String> {
+    let list = |processes: &[&Process]| {
+        let names: Vec<String> = processes.iter().map(ToString::to_string).collect();
+        names.join(", ")
+    };
+    let taker = lock.taken_by.as_ref();
+    let holding_taker = taker.filter(|t| lock.holders.iter().any(|h| h.pid == t.pid));
+    let inheritors: Vec<&Process> = lock
+        .holders
+        .iter()
+        .filter(|holder| lock.inherited(holder))
+        .collect();
+    Some(match (holding_taker, taker, inheritors.is_empty()) {
+        (Some(taker), _, true) => taker.to_string(),
+        (Some(taker), _, false) => {
+            format!("{taker} and {}, which inherited it", list(&inheritors))
         }
-        if let Some(taker) = taker.filter(|_| lock.holders.is_empty()) {
-            if !out.is_empty() {
-                out.push_str(", ");
-            }
-            // Holders not listed: a taker still running may hold it (its
-            // descriptors may be another user's, unreadable); a taker gone
-            // left it to a process that inherited it.
-            if taker.command.is_some() {
-                let _ = write!(out, "the lock taken by {taker}");
-            } else {
-                let _ = write!(out, "a process that inherited it from {taker}");
-            }
+        (None, Some(taker), false) => {
+            format!("{}, which inherited it from {taker}", list(&inheritors))
+        }
+        (None, None, false) => format!("{}, which inherited it", list(&inheritors)),
+        // Holders not listed: a taker still running may hold it (its
+        // descriptors may be another user's, unreadable); a taker gone left
+        // it to a process that inherited it.
+        (None, Some(taker), true) if taker.command.is_some() => {
+            format!("the lock taken by {taker}")
+        }
+        (None, Some(taker), true) => format!("a process that inherited it from {taker}"),
+        (None, None, true) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: u32, command: Option<&str>) -> Process {
+        Process {
+            pid,
+            command: command.map(str::to_owned),
         }
     }
-    (!out.is_empty()).then_some(out)
+
+    fn held(taker: Option<Process>, holders: Vec<Process>) -> KernelView {
+        KernelView::Held {
+            locks: vec![KernelLock {
+                kind: LockKind::Flock,
+                shared: false,
+                taken_by: taker,
+                holders,
+            }],
+            listed: true,
+        }
+    }
+
+    #[test]
+    fn words_the_taker_and_those_that_inherited_it() {
+        let flock = process(20520, Some("flock"));
+        let sleep = process(20521, Some("sleep"));
+        let one = held(Some(flock.clone()), vec![flock.clone()]);
+        assert_eq!(one.describe_holders().as_deref(), Some("pid 20520 (flock)"));
+        let two = held(Some(flock.clone()), vec![flock, sleep]);
+        assert_eq!(
+            two.describe_holders().as_deref(),
+            Some("pid 20520 (flock) and pid 20521 (sleep), which inherited it")
+        );
+        let daemon = process(3121, Some("nightly-daemon"));
+        let left = held(Some(process(3100, None)), vec![daemon.clone()]);
+        assert_eq!(
+            left.describe_holders().as_deref(),
+            Some("pid 3121 (nightly-daemon), which inherited it from pid 3100 (gone)")
+        );
+        assert_eq!(left.holds(3121), Some(true));
+        assert_eq!(left.holds(3100), Some(false));
+        let hidden_taker = held(None, vec![daemon]);
+        assert_eq!(
+            hidden_taker.describe_holders().as_deref(),
+            Some("pid 3121 (nightly-daemon), which inherited it")
+        );
+    }
+
+    #[test]
+    fn holders_not_looked_for_are_not_guessed() {
+        let mut gone = held(Some(process(3100, None)), Vec::new());
+        if let KernelView::Held { listed, .. } = &mut gone {
+            *listed = false;
+        }
+        assert_eq!(
+            gone.describe_holders().as_deref(),
+            Some("a process that inherited it from pid 3100 (gone)")
+        );
+        assert_eq!(gone.holds(3100), None);
+        let running = held(Some(process(7, Some("job\u{1b}[2J"))), Vec::new());
+        assert_eq!(
+            running.describe_holders().as_deref(),
+            Some("the lock taken by pid 7 (job\\u{1b}[2J)")
+        );
+        assert_eq!(KernelView::Unknown.describe_holders(), None);
+        assert_eq!(
+            KernelView::Free { others: Vec::new() }.holds(7),
+            Some(false)
+        );
+    }
 }

@@ -60,11 +60,17 @@ pub(crate) fn open_existing(path: &Path) -> Result<Option<Identified>, LockError
 /// Opens an existing file read-only without an `fstat`, only to ask the
 /// kernel about its byte-range locks (the fair queue's, on a newcomer's fast
 /// path); `None` if there is none. Hardened as every open here.
+///
+/// No file is the common case, on the uncontended path: told from the errno
+/// alone, before any error (and its `lstat`) is built.
 pub(crate) fn open_if_exists(path: &Path) -> Result<Option<File>, LockError> {
-    match open_safely(path, OpenOptions::new().read(true)) {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    sys::harden(&mut options);
+    match options.open(path) {
         Ok(file) => Ok(Some(file)),
-        Err(LockError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(explain_open_error(path, err)),
     }
 }
 

@@ -48,8 +48,9 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// again in a loop can keep it from one that waits, and a stream of readers
 /// can keep a writer out for as long as it flows. With [`fair`](Self::fair),
 /// waiters queue: a fair participant that finds the lock held takes a ticket
-/// in a queue file beside the lock file (`<lock file>.queue`, created on first
-/// need, left behind and reused, harmless), and is granted the lock after
+/// in a queue file beside the lock file (`<lock file>.queue`, created with the
+/// lock file's mode by the first fair take, left behind and reused,
+/// harmless), and is granted the lock after
 /// every fair participant that took a ticket before it; fair readers queued
 /// together hold it together, and no fair reader overtakes a fair writer
 /// queued before it. A fair participant that finds the lock free takes it at
@@ -58,7 +59,14 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// The queue is made of the kernel's byte-range locks, so it is crash-safe: a
 /// waiter that times out, is cancelled (its future dropped) or dies leaves the
 /// queue at once, and there is nothing to clean up. Exclusion never depends
-/// on the queue, only on the lock file, as in the default mode.
+/// on the queue, only on the lock file, as in the default mode. A timed or
+/// async fair waiter has a helper thread of its own (a waiter's place in the
+/// queue is its own); one whose caller gave up exits once its turn has come.
+///
+/// To look for waiters cheaply, a process keeps the queue files it found open
+/// (read-only, close-on-exec, at most 8, the oldest closed first): delete a
+/// queue file and a process may go on looking at the old one. Never delete
+/// it; it is harmless.
 ///
 /// What it does not promise:
 /// - Order with respect to participants that are not fair (the default mode,

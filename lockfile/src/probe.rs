@@ -147,7 +147,7 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, LockError> {
         Probe::Held {
             holder: Holder {
                 shared: holder::held_shared(file),
-                kernel,
+                kernel: Box::new(kernel),
                 ..Holder::new(content)
             },
         }
@@ -164,14 +164,14 @@ fn from_kernel(file: &std::fs::File, kernel: KernelView) -> Probe {
     match kernel {
         KernelView::Free { .. } => Probe::Free {
             last_holder: Holder {
-                kernel,
+                kernel: Box::new(kernel),
                 ..Holder::new(content)
             },
         },
         kernel => Probe::Held {
             holder: Holder {
                 shared: holder::kernel_shared(&kernel).unwrap_or(false),
-                kernel,
+                kernel: Box::new(kernel),
                 ..Holder::new(content)
             },
         },

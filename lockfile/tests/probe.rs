@@ -15,7 +15,7 @@ fn probe(path: &Path) -> Result<Probe, LockError> {
         | Probe::Free {
             last_holder: holder,
         } => {
-            holder.kernel = KernelView::Unknown;
+            *holder.kernel = KernelView::Unknown;
         }
         _ => {}
     }

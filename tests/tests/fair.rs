@@ -327,7 +327,8 @@ fn a_stream_of_fair_readers_does_not_starve_a_fair_writer() {
 /// Fair and default participants on one lock file, some killed at random
 /// points (taking a ticket, waiting, holding) and replaced: never two
 /// holders at once. Each holder appends `enter PID`, then `leave PID`; the
-/// test appends `kill PID` before it sends SIGKILL, so an `enter` not
+/// test stops a victim (SIGSTOP: it writes nothing more, and keeps whatever
+/// it holds), appends `kill PID`, then sends SIGKILL, so an `enter` not
 /// followed by its `leave` may only be followed by its process's `kill`.
 #[test]
 fn sigkill_at_any_point_never_lets_two_fair_or_default_holders_in() {
@@ -343,29 +344,30 @@ fn sigkill_at_any_point_never_lets_two_fair_or_default_holders_in() {
         };
         Holder::spawn(&[kind, d, "100000"])
     };
-    let kill_logged = |holder: Holder| {
+    // Stopped first, so that its last line is written before `kill`.
+    let kill = |victim: Holder| {
+        stop(victim.pid());
         let mut log = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(&marks)
             .unwrap();
-        log.write_all(format!("kill {}\n", holder.pid()).as_bytes())
+        log.write_all(format!("kill {}\n", victim.pid()).as_bytes())
             .unwrap();
-        holder.kill();
+        victim.kill();
     };
     let mut running: Vec<Holder> = (0..5).map(|_| spawn(&mut random)).collect();
     let until = Instant::now() + Duration::from_secs(support::trials(3, 20) as u64);
     let mut kills = 0;
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5 + random.below(40) as u64));
-        let victim = running.swap_remove(random.below(running.len()));
-        kill_logged(victim);
+        kill(running.swap_remove(random.below(running.len())));
         kills += 1;
         running.push(spawn(&mut random));
     }
     // Logged as the others: one killed while holding lets the next one in
     // before the next kill.
-    running.into_iter().for_each(kill_logged);
+    running.into_iter().for_each(kill);
 
     let log = std::fs::read_to_string(&marks).unwrap();
     let mut holding: Option<&str> = None;
@@ -390,6 +392,26 @@ fn sigkill_at_any_point_never_lets_two_fair_or_default_holders_in() {
         entered > kills,
         "{entered} sections for {kills} kills: too few to tell"
     );
+}
+
+/// Sends SIGSTOP to `pid` and waits until it is stopped.
+fn stop(pid: u32) {
+    let sent = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The state follows the command name's closing parenthesis.
+        let state = stat.rsplit_once(") ").unwrap().1.chars().next();
+        if state == Some('T') {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pid} did not stop");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Exclusion comes from the lock file alone: a default-mode holder excludes
@@ -498,4 +520,71 @@ fn a_participant_killed_while_taking_a_ticket_holds_up_no_one() {
     // ...until it dies.
     assert_eq!(next_locked(&mut waiters), 0);
     waiters[0].take().unwrap().release();
+}
+
+/// A symlink planted at the queue file's path is refused as what it is,
+/// naming that path, whether the lock is free or a wait must queue; the
+/// lock is not left held and the link's target is untouched.
+#[test]
+fn a_symlink_at_the_queue_path_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.lock");
+    let queue = dir.path().join("deploy.lock.queue");
+    let target = dir.path().join("precious");
+    std::fs::write(&target, "data").unwrap();
+    std::os::unix::fs::symlink(&target, &queue).unwrap();
+    let p = path.to_str().unwrap();
+    let fair_try = |flags: &[&str]| {
+        let mut args = vec!["lock", p, "--fair"];
+        args.extend_from_slice(flags);
+        let out = support::holder_command(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let expected = format!(
+        "refusing to lock '{}': it is a symbolic link",
+        queue.display()
+    );
+    // Free: the newcomer's look at the queue refuses it, and lets the lock go.
+    let (code, said) = fair_try(&[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains(&expected), "{said}");
+    assert_eq!(support::try_lock_elsewhere(&path).status.code(), Some(0));
+    // Held: taking a ticket refuses it.
+    let first = Holder::locked(&["lock", p]);
+    let (code, said) = fair_try(&["--wait", "forever"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains(&expected), "{said}");
+    first.release();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "data");
+}
+
+/// Signals without `SA_RESTART` cut the queue's blocking waits short with
+/// `EINTR` (the turn, the counter's lock); the waits go on.
+#[test]
+fn fair_waits_go_on_through_a_storm_of_interrupting_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deploy.lock");
+    let first = Holder::locked(&["lock", path.to_str().unwrap(), "--fair"]);
+    let mut waiters: Vec<Option<Holder>> = (0..2)
+        .map(|_| {
+            let waiter = fair_waiter(&path, &["--wait", "forever", "--signal-storm"]);
+            std::thread::sleep(APART);
+            Some(waiter)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    first.release();
+    for expected in 0..2 {
+        assert_eq!(next_locked(&mut waiters), expected);
+        let mut waiter = waiters[expected].take().unwrap();
+        let signals = waiter.next_line(PATIENCE).unwrap();
+        assert!(signals.starts_with("signals "), "{signals}");
+        waiter.release();
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use scoped_lockfile::{Holder, KernelView, LockError, LockFile, Probe, probe};
-use support::{Holder as Helper, PATIENCE, flock_n, have_flock, skip};
+use support::{Holder as Helper, PATIENCE, flock_n, have_flock};
 
 /// Probes until `ready` holds of the holder of a held lock, within PATIENCE.
 fn held_until(path: &Path, ready: impl Fn(&Holder) -> bool) -> Holder {
@@ -78,11 +78,16 @@ fn view_answers_free(dir: &Path) -> bool {
     let path = dir.join("free.lock");
     fs::write(&path, "").unwrap();
     let free = matches!(
-        probe(&path).unwrap().holder().map(|h| &h.kernel),
+        probe(&path).unwrap().holder().map(|h| &*h.kernel),
         Some(KernelView::Free { .. })
     );
     if !free {
-        skip("the kernel's view cannot tell a free lock here (pid namespace or filesystem)");
+        // Not an interop check `LOCKFILE_REQUIRE_INTEROP` may demand: in a
+        // container the view rightly steps aside for a try.
+        eprintln!(
+            "NOTICE: skipping: the kernel's view cannot tell a free lock here \
+             (another pid namespace, or a network filesystem)"
+        );
     }
     free
 }
@@ -273,14 +278,20 @@ fn a_lock_this_process_holds_through_another_descriptor_is_held_and_kept() {
         let Probe::Held { holder } = probe(&path).unwrap() else {
             panic!("our own lock is held");
         };
-        assert_eq!(
-            holder
-                .kernel
-                .holders()
-                .map(|(_, p)| p.pid)
-                .collect::<Vec<_>>(),
-            vec![std::process::id()]
-        );
+        // Us, and at times a child another test thread is spawning: between
+        // its fork and its exec it has a copy of every descriptor, even
+        // close-on-exec ones, so the kernel rightly lists it (as inherited).
+        let me = std::process::id();
+        let mut found_me = false;
+        for (lock, process) in holder.kernel.holders() {
+            if process.pid == me {
+                found_me = true;
+                assert!(!lock.inherited(process));
+            } else {
+                assert!(lock.inherited(process), "{process:?}");
+            }
+        }
+        assert!(found_me, "{:?}", holder.kernel);
         // A bare pid names no host, but the kernel confirms it.
         assert_eq!(holder.is_alive(), Some(true));
         assert_eq!(holder.names_a_holder(), Some(true));
@@ -333,7 +344,9 @@ fn can_unshare() -> bool {
         .status()
         .is_ok_and(|status| status.success());
     if !works {
-        skip("unshare --pid --fork --mount-proc needs root (or is not installed)");
+        // Visible, but not an interop check that CI may demand: CI runners
+        // are rarely root.
+        eprintln!("NOTICE: skipping: unshare --pid --fork --mount-proc needs root");
     }
     works
 }

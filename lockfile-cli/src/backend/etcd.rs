@@ -184,9 +184,9 @@ impl Held for HeldLease {
         let name = self.guard.name();
         if late {
             format!(
-                "lost the etcd lease of '{name}': lockfile was stopped (or cut off) past it, \
-                 so the command may have run alongside the next holder; it was killed as soon \
-                 as lockfile ran again"
+                "lost the etcd lease of '{name}' before lockfile could end the command \
+                 (lockfile was stopped past it, or the lock's key was deleted), so the command \
+                 may have run alongside the next holder; it was killed at once"
             )
         } else {
             format!(

@@ -56,6 +56,12 @@ pub(crate) fn choose(choice: &Choice<'_>) -> Result<Backend, u8> {
             close: choice.close,
         }));
     };
+    if !cfg!(feature = "etcd") {
+        return Err(report::fail(
+            &"built without etcd: cargo install scoped-lockfile-cli --features etcd",
+            ERROR_EXIT,
+        ));
+    }
     let endpoints = if given.is_empty() {
         match variable.as_ref().and_then(|value| value.to_str()) {
             Some(endpoints) => endpoints.to_owned(),
@@ -83,10 +89,7 @@ fn connect_etcd(endpoints: &str, choice: &Choice<'_>) -> Result<Backend, u8> {
 fn connect_etcd(_endpoints: &str, choice: &Choice<'_>) -> Result<Backend, u8> {
     // What only etcd would use.
     let _ = (choice.ttl, choice.kill_after);
-    Err(report::fail(
-        &"built without etcd: cargo install scoped-lockfile-cli --features etcd",
-        ERROR_EXIT,
-    ))
+    unreachable!("refused in `choose`")
 }
 
 impl Backend {

@@ -7,7 +7,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write;
 
-use super::number::{parse_c_float, parse_c_int};
+use super::number::{NotANumber, parse_c_float, parse_c_int};
 use crate::sys::Kind;
 
 /// Everything the options say.
@@ -139,7 +139,7 @@ pub(super) fn parse(args: &[OsString]) -> Result<Request, Usage> {
                 Some((name, value)) => (name, Some(OsString::from(value))),
                 None => (long, None),
             };
-            let (full, opt) = find_long(name)?;
+            let (full, opt) = find_long(name, &text)?;
             let value = match (opt.takes_value(), inline) {
                 (true, Some(value)) => Some(value),
                 (true, None) => Some(rest.next().cloned().ok_or_else(|| {
@@ -198,8 +198,13 @@ pub(super) fn parse(args: &[OsString]) -> Result<Request, Usage> {
     Ok(Request::Lock(options, operands))
 }
 
-/// The long option `name` stands for: exact, or the unambiguous prefix of one.
-fn find_long(name: &str) -> Result<(&'static str, Opt), Usage> {
+/// The long option `name` stands for: exact, or the unambiguous prefix of
+/// one. `arg` is the whole argument, which getopt's messages quote.
+///
+/// Ambiguity is glibc's: the first option the prefix matches, and every
+/// other that does something else than that first one (`--n` is
+/// `--nonblocking` or `--no-fork`, `--nb` being the same as the first).
+fn find_long(name: &str, arg: &str) -> Result<(&'static str, Opt), Usage> {
     if let Some(&found) = LONG.iter().find(|(full, _)| *full == name) {
         return Ok(found);
     }
@@ -208,22 +213,29 @@ fn find_long(name: &str) -> Result<(&'static str, Opt), Usage> {
         .filter(|(full, _)| full.starts_with(name))
         .collect();
     match matches.as_slice() {
-        [] => Err(Usage::getopt(format!("unrecognized option '--{name}'"))),
+        [] => Err(Usage::getopt(format!("unrecognized option '{arg}'"))),
         [first, others @ ..] if others.iter().all(|(_, opt)| *opt == first.1) => Ok(**first),
-        _ => {
-            let mut seen = Vec::new();
-            let mut possibilities = String::new();
-            for (full, opt) in matches {
-                if !seen.contains(opt) {
-                    seen.push(*opt);
+        [first, others @ ..] => {
+            let mut possibilities = format!(" '--{}'", first.0);
+            for (full, opt) in others {
+                if *opt != first.1 {
                     let _ = write!(possibilities, " '--{full}'");
                 }
             }
             Err(Usage::getopt(format!(
-                "option '--{name}' is ambiguous; possibilities:{possibilities}"
+                "option '{arg}' is ambiguous; possibilities:{possibilities}"
             )))
         }
     }
+}
+
+/// util-linux's message for a bad number: `invalid timeout value: 'x'`, and
+/// strerror(ERANGE) after it for one out of range.
+fn bad_number(what: &str, text: &str, why: NotANumber) -> Usage {
+    Usage::say(match why {
+        NotANumber::Invalid => format!("{what}: '{text}'"),
+        NotANumber::OutOfRange => format!("{what}: '{text}': Numerical result out of range"),
+    })
 }
 
 /// Acts on one option; `Some` when it answers the whole command line.
@@ -242,13 +254,13 @@ fn apply(options: &mut Options, opt: Opt, value: Option<&OsStr>) -> Result<Optio
         Opt::Timeout => {
             let text = value.unwrap_or_default();
             let seconds = parse_c_float(&text)
-                .ok_or_else(|| Usage::say(format!("invalid timeout value: '{text}'")))?;
+                .map_err(|why| bad_number("invalid timeout value", &text, why))?;
             options.timeout = Some(seconds);
         }
         Opt::ConflictExitCode => {
             let text = value.unwrap_or_default();
-            let code = parse_c_int(&text)
-                .ok_or_else(|| Usage::say(format!("invalid exit code: '{text}'")))?;
+            let code =
+                parse_c_int(&text).map_err(|why| bad_number("invalid exit code", &text, why))?;
             options.conflict_exit_code = u8::try_from(code)
                 .map_err(|_| Usage::say("exit code out of range (expected 0 to 255)".to_owned()))?;
         }
@@ -305,6 +317,21 @@ mod tests {
     fn says_what_getopt_says() {
         assert_eq!(error(&["-z"]), "invalid option -- 'z'");
         assert_eq!(error(&["--zz"]), "unrecognized option '--zz'");
+        assert_eq!(error(&["--zz=5"]), "unrecognized option '--zz=5'");
+        assert_eq!(
+            error(&["--=5"]),
+            "option '--=5' is ambiguous; possibilities: '--shared' '--exclusive' '--unlock' \
+             '--nonblocking' '--nb' '--timeout' '--wait' '--conflict-exit-code' '--close' \
+             '--no-fork' '--verbose' '--help' '--version'"
+        );
+        assert_eq!(
+            error(&["-E", "99999999999"]),
+            "invalid exit code: '99999999999': Numerical result out of range"
+        );
+        assert_eq!(
+            error(&["-w", "1e5000"]),
+            "invalid timeout value: '1e5000': Numerical result out of range"
+        );
         assert_eq!(
             error(&["--n", "f", "true"]),
             "option '--n' is ambiguous; possibilities: '--nonblocking' '--no-fork'"

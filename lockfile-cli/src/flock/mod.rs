@@ -6,15 +6,17 @@
 //! (flock(1) users lock their own data files, and the bytes are theirs), it
 //! follows symlinks and locks directories and devices, as flock(1) does.
 //! What it adds goes to stderr only: with `--verbose`, a conflict names the
-//! holder when the file says who it is (zc.lockfile's ` <pid>;<host>`), and a
+//! holder: the processes the kernel names (Linux), or else whoever the file
+//! says (zc.lockfile's ` <pid>;<host>`); and a
 //! FIFO is refused where flock(1) would hang.
 
 mod args;
 mod number;
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::fmt::Display;
-use std::io::{IsTerminal, Write};
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use args::{Options, Request, Usage};
 
 use crate::describe;
 use crate::escape::for_terminal;
+use crate::report::strerror;
 use crate::sys::{self, Ended, Fd, Kind, Locked, Opened, Refused, Wait};
 use scoped_lockfile::Holder;
 
@@ -31,6 +34,9 @@ const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
 const EX_NOINPUT: u8 = 66;
 const EX_OSERR: u8 = 71;
+
+/// util-linux's exit status when stdout or stderr could not be written.
+const CLOSE_EXIT_CODE: u8 = 1;
 
 /// Whether a program invoked by this name is flock(1) (`flock -> lockfile`).
 pub(crate) fn is_flock_name(argv0: &OsStr) -> bool {
@@ -44,15 +50,17 @@ pub(crate) fn main(args: &[OsString], name: &str) -> u8 {
     let flock = Flock {
         name,
         stdout: Stdout::new(),
+        stderr_failed: Cell::new(false),
     };
     let code = flock.run(args);
-    flock.stdout.flush();
-    code
+    flock.finish(code)
 }
 
 struct Flock<'a> {
     name: &'a str,
     stdout: Stdout,
+    /// A message could not be written to stderr: flock(1) then exits with 1.
+    stderr_failed: Cell<bool>,
 }
 
 /// The lock's descriptor: a file we opened, or one we were given by number.
@@ -93,11 +101,11 @@ impl Flock<'_> {
         let (options, operands) = match args::parse(args) {
             Ok(Request::Lock(options, operands)) => (options, operands),
             Ok(Request::Help) => {
-                Stdout::print_now(&help(self.name));
+                self.stdout.print(&help(self.name));
                 return 0;
             }
             Ok(Request::Version) => {
-                Stdout::print_now(&format!(
+                self.stdout.print(&format!(
                     "{} (scoped-lockfile-cli {}; util-linux flock(1) compatible)\n",
                     self.name,
                     env!("CARGO_PKG_VERSION")
@@ -119,6 +127,9 @@ impl Flock<'_> {
         let Ok(wait) = wait(&options) else {
             return self.fail(&"cannot set up timer: Invalid argument", EX_OSERR);
         };
+        if matches!(wait, Wait::Until(_)) {
+            sys::catch_timer_signal();
+        }
         let started = Instant::now();
         let target = match self.lock(target, &options, wait) {
             Ok(target) => target,
@@ -147,11 +158,18 @@ impl Flock<'_> {
             })),
             [number] => {
                 let text = number.to_string_lossy();
-                let Some(number) = number::parse_c_int(&text) else {
-                    return Err(self.usage(&Usage {
-                        message: Some(format!("bad file descriptor: '{text}'")),
-                        try_help: false,
-                    }));
+                let number = match number::parse_c_int(&text) {
+                    Ok(number) => number,
+                    Err(why) => {
+                        let range = match why {
+                            number::NotANumber::Invalid => "",
+                            number::NotANumber::OutOfRange => ": Numerical result out of range",
+                        };
+                        return Err(self.usage(&Usage {
+                            message: Some(format!("bad file descriptor: '{text}'{range}")),
+                            try_help: false,
+                        }));
+                    }
                 };
                 match sys::descriptor(number) {
                     Some(fd) => Ok((Target::Number(number, fd), None)),
@@ -299,9 +317,38 @@ impl Flock<'_> {
             self.say(message);
         }
         if usage.try_help {
-            eprintln!("Try '{} --help' for more information.", self.name);
+            self.write_stderr(&format!(
+                "Try '{} --help' for more information.\n",
+                self.name
+            ));
         }
         EX_USAGE
+    }
+
+    /// What flock(1)'s exit handler (util-linux `close_stdout`) does to the
+    /// exit status: stdout is flushed, and a write error is said and makes
+    /// it 1 (a closed pipe kills us by SIGPIPE, unless that is ignored: then
+    /// it is let be); a failed write to stderr makes it 1 too.
+    fn finish(&self, code: u8) -> u8 {
+        let mut code = code;
+        match self.stdout.flush() {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::BrokenPipe => code = sys::broken_pipe(code),
+            Err(err) => {
+                self.say(&format!("write error: {}", strerror(&err)));
+                code = CLOSE_EXIT_CODE;
+            }
+        }
+        if self.stderr_failed.get() {
+            code = CLOSE_EXIT_CODE;
+        }
+        code
+    }
+
+    fn write_stderr(&self, text: &str) {
+        if std::io::stderr().lock().write_all(text.as_bytes()).is_err() {
+            self.stderr_failed.set(true);
+        }
     }
 
     fn fail(&self, message: &dyn Display, code: u8) -> u8 {
@@ -310,18 +357,25 @@ impl Flock<'_> {
     }
 
     fn say(&self, message: &dyn Display) {
-        eprintln!("{}: {}", self.name, for_terminal(&message.to_string()));
+        self.write_stderr(&format!(
+            "{}: {}\n",
+            self.name,
+            for_terminal(&message.to_string())
+        ));
     }
 }
 
 /// How long to wait: `-n`, or `-w` as flock(1) reads it (whole microseconds;
-/// none at all is `-n`); `Err` for what its timer refuses (negative, infinite).
+/// none at all is `-n`); `Err` for what its timer refuses (negative,
+/// infinite), which it refuses even with `-n`, as flock(1) sets the timer up
+/// first.
 fn wait(options: &Options) -> Result<Wait, ()> {
-    if options.nonblock {
-        return Ok(Wait::Not);
-    }
     let Some(seconds) = options.timeout else {
-        return Ok(Wait::Forever);
+        return Ok(if options.nonblock {
+            Wait::Not
+        } else {
+            Wait::Forever
+        });
     };
     let whole = seconds.trunc();
     let micros = ((seconds - whole) * 1e6).trunc();
@@ -329,7 +383,7 @@ fn wait(options: &Options) -> Result<Wait, ()> {
     if !(whole >= 0.0 && micros >= 0.0 && whole < 9.2e18) {
         return Err(());
     }
-    if whole == 0.0 && micros == 0.0 {
+    if options.nonblock || (whole == 0.0 && micros == 0.0) {
         return Ok(Wait::Not);
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -340,8 +394,18 @@ fn wait(options: &Options) -> Result<Wait, ()> {
     })
 }
 
-/// ": held by pid 42 on web-1" when the file says so, zc.lockfile-style.
+/// ": held by pid 42 on web-1" when the file says so, zc.lockfile-style;
+/// where the kernel names the holders (a lock file given by path, on
+/// Linux), they first: ": held by pid 20520 (flock); the file names pid
+/// 20464, an earlier holder". Said once, on failure, so the whole view
+/// (every process's descriptors) is worth its milliseconds.
 fn held_by(target: &Target) -> String {
+    if let Target::File { path, .. } = target
+        && let Ok(scoped_lockfile::Probe::Held { holder }) = scoped_lockfile::probe(Path::new(path))
+        && *holder.kernel != scoped_lockfile::KernelView::Unknown
+    {
+        return format!(": {}", describe::held(&holder, describe::Medium::File));
+    }
     let fd = target.fd();
     if !sys::is_regular(fd) {
         return String::new();
@@ -355,54 +419,55 @@ fn held_by(target: &Target) -> String {
     }
 }
 
-/// The C library's text for an error, as flock(1) prints it (no "(os error N)").
-fn strerror(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.rfind(" (os error ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
 /// flock(1)'s stdout: only `--verbose` lines (and help). Like its stdio, lines
 /// go out at once to a terminal, and otherwise at exit, after the command's
-/// own output; so the bytes are the same as flock(1)'s.
+/// own output; so the bytes are the same as flock(1)'s. The first write
+/// error is kept for the exit, as stdio keeps it.
 struct Stdout {
     terminal: bool,
-    held: std::cell::RefCell<String>,
+    held: RefCell<String>,
+    failed: RefCell<Option<std::io::Error>>,
 }
 
 impl Stdout {
     fn new() -> Self {
         Self {
             terminal: std::io::stdout().is_terminal(),
-            held: std::cell::RefCell::default(),
+            held: RefCell::default(),
+            failed: RefCell::default(),
         }
     }
 
     fn print(&self, text: &str) {
         if self.terminal {
-            Self::print_now(text);
+            if let Err(err) = Self::write(text) {
+                self.failed.borrow_mut().get_or_insert(err);
+            }
         } else {
             self.held.borrow_mut().push_str(text);
         }
     }
 
-    fn print_now(text: &str) {
+    fn write(text: &str) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()
     }
 
     fn discard(&self) {
         self.held.borrow_mut().clear();
     }
 
-    fn flush(&self) {
-        let held = std::mem::take(&mut *self.held.borrow_mut());
-        if !held.is_empty() {
-            Self::print_now(&held);
+    /// Writes what is held; the first error, now or before.
+    fn flush(&self) -> std::io::Result<()> {
+        if let Some(err) = self.failed.borrow_mut().take() {
+            return Err(err);
         }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        if held.is_empty() {
+            return Ok(());
+        }
+        Self::write(&held)
     }
 }
 
@@ -430,7 +495,7 @@ Options:
  -c, --command <command>  run a single command string through the shell
  -F, --no-fork            execute command without forking
      --verbose            increase verbosity; a conflict names the holder
-                          when the file says who it is (zc.lockfile style)
+                          (the kernel's view on Linux, else the file's)
 
  -h, --help               display this help
  -V, --version            display version

@@ -2,9 +2,31 @@
 //! `1e1`, `0x10` and ` 5` are seconds, and `5 ` is not), `strtol(3)` in base
 //! 10 for `-E` and descriptor numbers. The whole text must be the number.
 
-/// What `strtold(3)` makes of the whole of `text`, or `None` where flock(1)
-/// says "invalid timeout value" (nothing, trailing text, out of range).
-pub(super) fn parse_c_float(text: &str) -> Option<f64> {
+/// Why a text is not a number util-linux would take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotANumber {
+    /// Nothing, or text that is no number.
+    Invalid,
+    /// A number out of the type's range (`ERANGE`): util-linux adds
+    /// "Numerical result out of range" to its message.
+    OutOfRange,
+}
+
+/// `long double`'s decimal exponent range on x86 (about 1.19e4932 at the
+/// top, 3.6e-4951 at the bottom, subnormals included): beyond it strtold(3)
+/// says `ERANGE`. `f64` holds less; within these bounds a value too large
+/// for it is infinite (a timer refuses it) and one too small is zero (no
+/// wait), as the `long double` would be once cast to seconds and microseconds.
+const MAX_EXPONENT: i64 = 4932;
+const MIN_EXPONENT: i64 = -4951;
+
+/// What `strtold(3)` makes of the whole of `text`, or why flock(1) says
+/// "invalid timeout value" (nothing, trailing text, out of range).
+pub(super) fn parse_c_float(text: &str) -> Result<f64, NotANumber> {
+    parse_c_float_text(text).ok_or(NotANumber::Invalid)?
+}
+
+fn parse_c_float_text(text: &str) -> Option<Result<f64, NotANumber>> {
     let text = text.trim_start_matches(is_c_space);
     let (negative, unsigned) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -15,20 +37,20 @@ pub(super) fn parse_c_float(text: &str) -> Option<f64> {
         .strip_prefix("0x")
         .or_else(|| unsigned.strip_prefix("0X"))
     {
-        parse_hex_float(hex)?
+        Ok(parse_hex_float(hex)?)
     } else {
         parse_decimal_float(unsigned)?
     };
-    Some(if negative { -magnitude } else { magnitude })
+    Some(magnitude.map(|magnitude| if negative { -magnitude } else { magnitude }))
 }
 
-fn parse_decimal_float(text: &str) -> Option<f64> {
+fn parse_decimal_float(text: &str) -> Option<Result<f64, NotANumber>> {
     let lower = text.to_ascii_lowercase();
     if matches!(lower.as_str(), "inf" | "infinity") {
-        return Some(f64::INFINITY);
+        return Some(Ok(f64::INFINITY));
     }
     if lower == "nan" || (lower.starts_with("nan(") && lower.ends_with(')')) {
-        return Some(f64::NAN);
+        return Some(Ok(f64::NAN));
     }
     // Rust's grammar is C's for these characters, signs aside (handled above).
     let valid = text
@@ -42,13 +64,39 @@ fn parse_decimal_float(text: &str) -> Option<f64> {
         return None;
     }
     let value: f64 = text.parse().ok()?;
-    // strtold's range error (ERANGE) on underflow: digits that are not all
-    // zeros read as zero.
-    let mantissa = text.split(['e', 'E']).next().unwrap_or("");
-    if value == 0.0 && mantissa.bytes().any(|b| matches!(b, b'1'..=b'9')) {
-        return None;
+    match decimal_exponent(text) {
+        Some(exponent) if !(MIN_EXPONENT..=MAX_EXPONENT).contains(&exponent) => {
+            Some(Err(NotANumber::OutOfRange))
+        }
+        _ => Some(Ok(value)),
     }
-    Some(value)
+}
+
+/// The power of ten of the first significant digit of a decimal number
+/// (`-1` for `0.5`, `2` for `123`, `5000` for `1e5000`); `None` for zero.
+fn decimal_exponent(text: &str) -> Option<i64> {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (text, "0"),
+    };
+    // Beyond i64, the exponent is out of every range anyway.
+    let exponent: i64 = exponent.parse().unwrap_or(if exponent.starts_with('-') {
+        i64::MIN / 2
+    } else {
+        i64::MAX / 2
+    });
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let whole = whole.trim_start_matches('0');
+    let position = if whole.is_empty() {
+        let zeros = fraction.len() - fraction.trim_start_matches('0').len();
+        if zeros == fraction.len() {
+            return None;
+        }
+        -1 - i64::try_from(zeros).unwrap_or(i64::MAX / 2)
+    } else {
+        i64::try_from(whole.len()).unwrap_or(i64::MAX / 2) - 1
+    };
+    Some(exponent.saturating_add(position))
 }
 
 /// `hhh[.hhh][p[+-]ddd]`, the part after `0x`.
@@ -87,14 +135,15 @@ fn parse_hex_float(text: &str) -> Option<f64> {
 
 /// What `strtol(3)` in base 10 makes of the whole of `text`, if it fits an
 /// `i32` (util-linux's `strtos32_or_err`).
-pub(super) fn parse_c_int(text: &str) -> Option<i32> {
+pub(super) fn parse_c_int(text: &str) -> Result<i32, NotANumber> {
     let text = text.trim_start_matches(is_c_space);
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(NotANumber::Invalid);
     }
-    // Rust's i32 parser takes the same optional sign and digits.
-    text.parse().ok()
+    // Rust's i32 parser takes the same optional sign and digits; with those,
+    // it fails only on overflow.
+    text.parse().map_err(|_| NotANumber::OutOfRange)
 }
 
 fn is_c_space(c: char) -> bool {
@@ -121,34 +170,31 @@ mod tests {
             ("-1", -1.0),
             ("1e400", f64::INFINITY),
         ] {
-            assert_eq!(parse_c_float(text), Some(value), "{text}");
+            assert_eq!(parse_c_float(text), Ok(value), "{text}");
         }
-        assert!(parse_c_float("inf").is_some_and(f64::is_infinite));
-        assert!(parse_c_float("NaN").is_some_and(f64::is_nan));
-        for text in [
-            "",
-            " ",
-            "5 ",
-            "abc",
-            "1n",
-            "0x",
-            "1e",
-            "5s",
-            "1e-999999",
-            "--1",
-            "0xg",
-        ] {
-            assert_eq!(parse_c_float(text), None, "{text:?}");
+        assert!(parse_c_float("inf").is_ok_and(f64::is_infinite));
+        assert!(parse_c_float("NaN").is_ok_and(f64::is_nan));
+        // Within long double's range, though not f64's.
+        assert_eq!(parse_c_float("1e-400"), Ok(0.0));
+        assert_eq!(parse_c_float("0.000e-9999"), Ok(0.0));
+        for text in ["1e5000", "1e-5000", "-1e5000", "1e99999999999999999999"] {
+            assert_eq!(parse_c_float(text), Err(NotANumber::OutOfRange), "{text}");
+        }
+        for text in ["", " ", "5 ", "abc", "1n", "0x", "1e", "5s", "--1", "0xg"] {
+            assert_eq!(parse_c_float(text), Err(NotANumber::Invalid), "{text:?}");
         }
     }
 
     #[test]
     fn reads_integers_as_strtol_does() {
-        assert_eq!(parse_c_int(" 7"), Some(7));
-        assert_eq!(parse_c_int("+7"), Some(7));
-        assert_eq!(parse_c_int("-1"), Some(-1));
-        for text in ["", "0x7", "7 ", "x", "99999999999", "-"] {
-            assert_eq!(parse_c_int(text), None, "{text:?}");
+        assert_eq!(parse_c_int(" 7"), Ok(7));
+        assert_eq!(parse_c_int("+7"), Ok(7));
+        assert_eq!(parse_c_int("-1"), Ok(-1));
+        for text in ["", "0x7", "7 ", "x", "-"] {
+            assert_eq!(parse_c_int(text), Err(NotANumber::Invalid), "{text:?}");
+        }
+        for text in ["99999999999", "-2147483649"] {
+            assert_eq!(parse_c_int(text), Err(NotANumber::OutOfRange), "{text:?}");
         }
     }
 }

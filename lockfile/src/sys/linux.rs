@@ -8,9 +8,9 @@
 //!   means free.
 //! - [`Depth::Taker`] (a `LockError`'s view): also `/proc/PID/comm` and the
 //!   own descriptors (`/proc/PID/fd`, one `stat` each, and the fdinfo of
-//!   those that are the lock file) of the lock's taker; and
-//!   [`process_holds`] those of the pid the content names: two processes at
-//!   most, never a scan.
+//!   those that are the lock file) of the lock's taker (of each reader's
+//!   lock, when readers hold it); and [`process_holds`] those of the pid the
+//!   content names: a writer's taker and one more process, never a scan.
 //! - [`Depth::Holders`] (`probe`): every process's descriptors, as `lslocks`
 //!   does: `/proc/PID/fd` of each process, one `stat` per descriptor (cheaper
 //!   than reading each fdinfo, which is read only for descriptors of the lock
@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::io::Read;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::procfs::{LockLine, fdinfo_locks, parse_comm, parse_lock_line, split_dev};
@@ -26,7 +26,7 @@ use super::{Depth, FileId, Seen};
 use crate::kernel::{KernelLock, KernelView, LockKind, Process};
 
 pub(crate) fn kernel_view(file: &File, id: FileId, depth: Depth) -> Seen {
-    let Ok(table) = std::fs::read_to_string("/proc/locks") else {
+    let Ok(table) = read_proc("/proc/locks", 16 * 1024) else {
         return Seen::NoView;
     };
     let Ok(inode) = u64::try_from(id.index) else {
@@ -180,7 +180,9 @@ fn held(id: FileId, listed: &[LockLine], depth: Depth) -> KernelView {
                 continue;
             };
             if !lock.holders.iter().any(|holder| holder.pid == *pid) {
-                lock.holders.push(process(*pid));
+                let known = lock.taken_by.as_ref().filter(|taker| taker.pid == *pid);
+                let holder = known.cloned().unwrap_or_else(|| process(*pid));
+                lock.holders.push(holder);
             }
         }
     }
@@ -200,8 +202,30 @@ fn bare_lock(line: LockLine) -> KernelLock {
     }
 }
 
+/// A `/proc` file read whole, in reads of at least `size` bytes: not
+/// `fs::read_to_string`, whose `stat` finds size 0 and whose first reads are
+/// 32 bytes, then doubling (seven reads of a small `/proc/locks`).
+fn read_proc(path: &str, size: usize) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0; size];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(read) => len += read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+}
+
 fn process(pid: u32) -> Process {
-    let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+    let command = read_proc(&format!("/proc/{pid}/comm"), 64)
         .ok()
         .and_then(|comm| parse_comm(&comm));
     Process { pid, command }
@@ -242,24 +266,34 @@ pub(crate) fn process_holds(pid: u32, id: FileId) -> Option<bool> {
 /// `Err` when the descriptors of a live process cannot be read (another
 /// user's); a process gone meanwhile has none.
 fn locks_of(pid: u32, id: FileId, inode: u64) -> Result<Vec<LockLine>, ()> {
+    use rustix::fs::{AtFlags, CWD, Dir, Mode, OFlags, openat, statat};
     let mut lines = Vec::new();
-    let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fds = match openat(CWD, format!("/proc/{pid}/fd"), flags, Mode::empty()) {
         Ok(fds) => fds,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(lines),
+        Err(rustix::io::Errno::NOENT) => return Ok(lines),
         Err(_) => return Err(()),
     };
+    let Ok(entries) = Dir::read_from(&fds) else {
+        return Err(());
+    };
     let dev = split_dev(id.volume);
-    for fd in fds.flatten() {
-        // `stat` follows the descriptor's link to the open file itself.
-        let Ok(meta) = std::fs::metadata(fd.path()) else {
-            continue;
-        };
-        if meta.dev() != id.volume || meta.ino() != inode {
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_bytes().starts_with(b".") {
             continue;
         }
-        let Ok(fdinfo) =
-            std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().display()))
-        else {
+        // `stat` follows the descriptor's link to the open file itself;
+        // relative to the directory, so only the last name is looked up.
+        let Ok(stat) = statat(&fds, name, AtFlags::empty()) else {
+            continue;
+        };
+        #[allow(clippy::useless_conversion)] // their widths differ by target
+        if u64::from(stat.st_dev) != id.volume || u64::from(stat.st_ino) != inode {
+            continue;
+        }
+        let fdinfo = format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy());
+        let Ok(fdinfo) = read_proc(&fdinfo, 1024) else {
             continue;
         };
         lines.extend(

@@ -94,6 +94,8 @@ pub(crate) enum Depth {
 
 /// What the kernel's view says before any try.
 #[derive(Debug)]
+// Only Linux has a view to answer with.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) enum Seen {
     /// Held or free, as the kernel says: no try needed.
     Answer(crate::KernelView),

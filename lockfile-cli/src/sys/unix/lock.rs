@@ -119,6 +119,9 @@ fn wait_until(
     if was_blocked {
         let _ = ffi::block_in_this_thread(TIMER_SIGNAL, true);
     }
-    saved.restore();
+    // The do-nothing handler stays, as flock(1)'s timer handler does: a
+    // SIGALRM that comes later (a command's `kill -ALRM $PPID`) does not
+    // end us. The command gets SIGALRM at its default: exec resets handlers.
+    let _ = saved;
     outcome
 }

@@ -37,6 +37,26 @@ pub(crate) fn at_start(argv0: Option<&std::ffi::OsStr>) {
     }
 }
 
+/// What flock(1) does for `-w`: a handler for its timer's signal, SIGALRM,
+/// installed for the rest of the run, whether or not the lock had to be
+/// waited for; so a SIGALRM does not end us (the command still gets it at
+/// its default, as exec resets handlers).
+pub(crate) fn catch_timer_signal() {
+    // The saved action is dropped: the handler stays, as flock(1)'s does.
+    let _ = ffi::interrupt_with(libc::SIGALRM);
+}
+
+/// The exit status after stdout turned out to be a closed pipe: none, since
+/// we die by SIGPIPE as a C program would; or `code`, if SIGPIPE was ignored
+/// when we started.
+pub(crate) fn broken_pipe(code: u8) -> u8 {
+    if ffi::ignored_at_start(libc::SIGPIPE) {
+        code
+    } else {
+        die_by(libc::SIGPIPE)
+    }
+}
+
 /// Makes `command` start as flock(1)'s would (SIGPIPE as we got it, a script
 /// without `#!` run by /bin/sh).
 pub(crate) fn start_as_flock_would(command: &mut Command) {

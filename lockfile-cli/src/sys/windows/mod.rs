@@ -280,6 +280,14 @@ const STATUS_CONTROL_C_EXIT: u32 = 0xC000_013A;
 /// and no group leaders of ours.
 pub(crate) fn at_start(_argv0: Option<&OsStr>) {}
 
+/// No SIGALRM on Windows: nothing to catch.
+pub(crate) fn catch_timer_signal() {}
+
+/// A closed pipe on stdout: Windows has no SIGPIPE to die by; `code` stands.
+pub(crate) fn broken_pipe(code: u8) -> u8 {
+    code
+}
+
 /// Nothing to do: Windows starts programs one way only.
 pub(crate) fn start_as_flock_would(_command: &mut Command) {}
 
@@ -298,6 +306,8 @@ pub(crate) fn supervise(
     if ffi::interrupted() {
         return Err(NotStarted::Signal(STATUS_CONTROL_C_EXIT.cast_signed()));
     }
+    // Neither applies here (see above).
+    let _ = (supervision.inherit, supervision.tied);
     let mut child = command.spawn().map_err(NotStarted::Spawn)?;
     let ender = match supervision.stop {
         Some(stop) => match end_when_due(stop, &child) {
@@ -328,16 +338,21 @@ fn end_when_due(
     let process = child.as_handle().try_clone_to_owned()?;
     let exited = stop.exited.clone();
     let ender = std::thread::spawn(move || {
+        // No SIGTERM to send first, and wait `grace` after.
+        let _ = stop.grace;
         loop {
-            let kill_by = stop.deadline.kill_by();
-            let now = std::time::Instant::now();
-            let kill_by = kill_by.unwrap_or(now);
-            if now >= kill_by {
+            if stop.deadline.passed() {
                 stop.deadline.mark_killed(false);
                 let _ = ffi::terminate(process.as_handle(), 1);
                 return;
             }
-            match stop.events.recv_timeout(kill_by - now) {
+            let left = stop
+                .deadline
+                .kill_by()
+                .map_or(std::time::Duration::ZERO, |kill_by| {
+                    kill_by.saturating_duration_since(std::time::Instant::now())
+                });
+            match stop.events.recv_timeout(left) {
                 Ok(Ending::Lost) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Ending::Exited) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }

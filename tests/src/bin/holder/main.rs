@@ -502,7 +502,7 @@ fn probe_line(path: &Path) -> String {
     } else {
         "free"
     };
-    let view = match &holder.kernel {
+    let view = match &*holder.kernel {
         KernelView::Unknown => "unknown".to_owned(),
         KernelView::Unseen => "unseen".to_owned(),
         KernelView::Free { .. } => "free".to_owned(),
