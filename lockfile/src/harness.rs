@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::LockOptions;
+use crate::{LockError, LockOptions};
 
 /// The environment variable naming the directory where `#[locked]` and
 /// `with_lock!` put the lock files of relative names: `SCOPED_LOCKFILE_DIR`.
@@ -133,25 +133,13 @@ pub(crate) fn naming_the_test(options: LockOptions, in_test: bool) -> LockOption
     }
 }
 
-/// In a test, before taking `names` as `options` say: a note on standard
-/// error for each lock another holds that this test will have to wait for,
-/// naming the holder (the test, when one wrote its name). The harness keeps
-/// a test's output, and shows it if the test fails or is killed (nextest's
-/// timeout), so a test stuck behind another says which. Best effort: a
-/// probe, not the wait itself (a lock taken or released meanwhile is missed
-/// or noted in vain).
-pub(crate) fn note_waits<'a>(options: &LockOptions, names: impl IntoIterator<Item = &'a Path>) {
-    if options.wait_limit() == Some(std::time::Duration::ZERO) {
-        return; // one try: nothing to wait for
-    }
-    for name in names {
-        let path = crate::options::with_lock_suffix(name);
-        let Ok(crate::Probe::Held { holder }) = crate::probe(&path) else {
-            continue;
-        };
-        if holder.shared && options.is_shared() {
-            continue; // readers together: no wait
-        }
+/// In a test, the first try of a lock that another holds: a note on
+/// standard error naming the lock and its holder (the test, when one wrote
+/// its name), before the wait. The harness keeps a test's output and shows
+/// it if the test fails or is killed (nextest's timeout), so a test stuck
+/// behind another says which.
+pub(crate) fn note_wait(err: &LockError) {
+    if let LockError::Contended { path, holder } = err {
         let test = test_name().map_or_else(String::new, |test| format!("test {test}: "));
         eprintln!(
             "{test}waiting for the lock '{}', held by {holder}",
