@@ -197,18 +197,16 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
             quote!(.content_template(#template))
         }
     });
-    // In a test harness (`cfg(test)` of the crate the macro expands in), the
-    // lock file names the running test.
     let options = quote! {
-        #krate::__private::naming_the_test(
-            #krate::__private::LockOptions::new()
-                #shared
-                #fair
-                #timeout
-                #template,
-            ::core::cfg!(test),
-        )
+        #krate::__private::LockOptions::new()
+            #shared
+            #fair
+            #timeout
+            #template
     };
+    // In a test harness (`cfg(test)` of the crate the macro expands in), the
+    // lock file names the running test, and a wait says who it waits for.
+    let in_test = quote!(::core::cfg!(test));
     if let Expr::Array(set) = name {
         // Each name as a `Cow<Path>`, so names of different types make one
         // array; relative ones under the lock directory, if one is set.
@@ -217,28 +215,30 @@ fn acquire(args: &LockArgs, is_async: bool) -> TokenStream {
             .iter()
             .map(|name| quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name))));
         let take = if is_async {
-            quote!(.locked_set_async([#(#names),*]))
+            quote!(take_set_async)
         } else {
-            quote!(.locked_set([#(#names),*]))
+            quote!(take_set)
         };
-        return quote!(#options #take);
+        return quote!(#krate::__private::#take(#options, [#(#names),*], #in_test));
     }
-    // Spanned on the name, so a name that is not a path is reported there.
-    let file_name = quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name)));
-    let name = quote_spanned!(name.span()=> &(#name));
-    let take = match (&args.backend, is_async) {
-        (None, false) => quote!(.locked_context(#file_name)),
-        (None, true) => quote!(.locked_context_async(#file_name)),
-        (Some(backend), false) => {
-            let backend = quote_spanned!(backend.span()=> &(#backend));
-            quote!(.lock_on(#backend, #name))
-        }
-        (Some(backend), true) => {
-            let backend = quote_spanned!(backend.span()=> &(#backend));
-            quote!(.lock_on_async(#backend, #name))
-        }
+    let Some(backend) = &args.backend else {
+        // Spanned on the name, so a name that is not a path is reported there.
+        let name = quote_spanned!(name.span()=> #krate::__private::in_lock_dir(&(#name)));
+        let take = if is_async {
+            quote!(take_async)
+        } else {
+            quote!(take)
+        };
+        return quote!(#krate::__private::#take(#options, #name, #in_test));
     };
-    quote!(#options #take)
+    let name = quote_spanned!(name.span()=> &(#name));
+    let backend = quote_spanned!(backend.span()=> &(#backend));
+    let take = if is_async {
+        quote!(.lock_on_async(#backend, #name))
+    } else {
+        quote!(.lock_on(#backend, #name))
+    };
+    quote!(#krate::__private::naming_the_test(#options, #in_test) #take)
 }
 
 /// A set of locks is taken on lock files: a backend's `lock_on` takes one name.

@@ -169,7 +169,9 @@ use syn::parse_macro_input;
 /// (`scoped_lockfile::serializing_tests`). Where the macro expands in a crate
 /// built as a test harness (`cfg(test)`), the lock file gets a second line naming
 /// the running test (`test NAME (pid PID)`), which a test that waits for the
-/// lock and times out prints; outside tests the content is zc.lockfile's.
+/// lock and times out prints; outside tests the content is zc.lockfile's. A
+/// test that has to wait notes on its standard error which lock it waits for
+/// and who holds it (the harness shows it if the test fails).
 ///
 /// Not supported: `const fn` (locking happens at run time) and items other than
 /// functions with a body; each is a compile error saying so.

@@ -5,8 +5,9 @@
 use std::borrow::Cow;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::LockOptions;
+use crate::{LockError, LockOptions};
 
 /// The environment variable naming the directory where `#[locked]` and
 /// `with_lock!` put the lock files of relative names: `SCOPED_LOCKFILE_DIR`.
@@ -67,18 +68,50 @@ pub(crate) fn resolve(name: &Path) -> Cow<'_, Path> {
     Cow::Owned(path)
 }
 
-/// The running test's name, where the harness makes it known: nextest's
-/// `NEXTEST_TEST_NAME` (a process per test), else the name of the thread,
-/// which libtest (`cargo test`) names after the test it runs. `None` on a
-/// thread named `main` or not named.
+/// The running test's name, where the harness makes it known: a process
+/// started to run one test (`--exact NAME`, as nextest starts each test, and
+/// as a test re-runs its own binary for one test) is running that one, on
+/// whatever thread; else libtest (`cargo test`) names the thread that runs a
+/// test after it (a thread named `main`, or not named, is no test's); else
+/// nextest's `NEXTEST_TEST_NAME`, which a test's own subprocesses inherit, so
+/// it comes last.
 pub(crate) fn test_name() -> Option<String> {
-    if let Some(name) = std::env::var_os("NEXTEST_TEST_NAME").filter(|name| !name.is_empty()) {
-        return Some(lossy(name));
+    static EXACT: OnceLock<Option<String>> = OnceLock::new();
+    if let Some(name) = EXACT.get_or_init(|| exact_test(std::env::args_os().skip(1))) {
+        return Some(name.clone());
     }
-    std::thread::current()
-        .name()
-        .filter(|name| *name != "main")
-        .map(str::to_owned)
+    if let Some(name) = std::thread::current().name().filter(|name| *name != "main") {
+        return Some(name.to_owned());
+    }
+    std::env::var_os("NEXTEST_TEST_NAME")
+        .filter(|name| !name.is_empty())
+        .map(lossy)
+}
+
+/// The one test a libtest command line runs, if it says `--exact` and
+/// gives a single filter.
+fn exact_test(args: impl IntoIterator<Item = OsString>) -> Option<String> {
+    let mut exact = false;
+    let mut filters = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let arg = arg.into_string().ok()?;
+        match arg.as_str() {
+            "--exact" => exact = true,
+            // libtest's options whose value is the next argument.
+            "--test-threads" | "--logfile" | "--format" | "--color" | "--skip" | "-Z"
+            | "--shuffle-seed" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            _ => filters.push(arg),
+        }
+    }
+    if exact && filters.len() == 1 {
+        filters.pop()
+    } else {
+        None
+    }
 }
 
 fn lossy(name: OsString) -> String {
@@ -97,6 +130,21 @@ pub(crate) fn naming_the_test(options: LockOptions, in_test: bool) -> LockOption
     match test_name() {
         Some(name) => options.with_test_line(&name),
         None => options,
+    }
+}
+
+/// In a test, the first try of a lock that another holds: a note on
+/// standard error naming the lock and its holder (the test, when one wrote
+/// its name), before the wait. The harness keeps a test's output and shows
+/// it if the test fails or is killed (nextest's timeout), so a test stuck
+/// behind another says which.
+pub(crate) fn note_wait(err: &LockError) {
+    if let LockError::Contended { path, holder } = err {
+        let test = test_name().map_or_else(String::new, |test| format!("test {test}: "));
+        eprintln!(
+            "{test}waiting for the lock '{}', held by {holder}",
+            path.display()
+        );
     }
 }
 
@@ -156,6 +204,31 @@ mod tests {
         ] {
             assert_eq!(parse_test_line(odd, None), None, "{odd:?}");
         }
+    }
+
+    #[test]
+    fn a_command_line_for_one_exact_test_names_it() {
+        let exact = |args: &[&str]| exact_test(args.iter().map(OsString::from));
+        assert_eq!(
+            exact(&["a::b", "--exact", "--nocapture"]).as_deref(),
+            Some("a::b")
+        );
+        assert_eq!(
+            exact(&[
+                "--ignored",
+                "--exact",
+                "c",
+                "--test-threads",
+                "1",
+                "--skip",
+                "x"
+            ])
+            .as_deref(),
+            Some("c")
+        );
+        assert_eq!(exact(&["a::b", "--nocapture"]), None); // a filter, not one test
+        assert_eq!(exact(&["--exact", "a", "b"]), None);
+        assert_eq!(exact(&["--exact"]), None);
     }
 
     #[test]

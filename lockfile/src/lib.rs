@@ -73,6 +73,10 @@ pub mod __private {
     pub use crate::held::LockedScope;
     pub use crate::{LockError, LockOptions, LockedContext, LockedSet};
     pub use std::path::Path;
+
+    use std::borrow::Cow;
+    use std::future::Future;
+    use std::path::PathBuf;
     pub use std::time::Duration;
 
     pub use crate::template::TemplateError;
@@ -115,6 +119,94 @@ pub mod __private {
     /// tells the test's name.
     pub fn naming_the_test(options: LockOptions, in_test: bool) -> LockOptions {
         crate::harness::naming_the_test(options, in_test)
+    }
+
+    /// `options.locked_context(name)`; in a test (`in_test`), naming the
+    /// test in the lock file, and trying once first, so that a lock another
+    /// holds is noted (with its holder) before the wait.
+    pub fn take(
+        options: LockOptions,
+        name: impl AsRef<Path>,
+        in_test: bool,
+    ) -> Result<LockedContext, LockError> {
+        if !in_test {
+            return options.locked_context(name);
+        }
+        let options = crate::harness::naming_the_test(options, true);
+        first_try(&options, |once| once.locked_context(&name))
+            .unwrap_or_else(|| options.locked_context(&name))
+    }
+
+    /// `options.locked_context_async(name)`, as [`take`] does; the first try
+    /// is made on the first poll, and never blocks.
+    pub fn take_async<P: AsRef<Path>>(
+        options: LockOptions,
+        name: P,
+        in_test: bool,
+    ) -> impl Future<Output = Result<LockedContext, LockError>> + Send + 'static + use<P> {
+        let name = name.as_ref().to_path_buf();
+        async move {
+            if !in_test {
+                return options.locked_context_async(name).await;
+            }
+            let options = crate::harness::naming_the_test(options, true);
+            match first_try(&options, |once| once.locked_context(&name)) {
+                Some(taken) => taken,
+                None => options.locked_context_async(name).await,
+            }
+        }
+    }
+
+    /// `options.locked_set(names)`, as [`take`] does.
+    pub fn take_set<const N: usize>(
+        options: LockOptions,
+        names: [Cow<'_, Path>; N],
+        in_test: bool,
+    ) -> Result<LockedSet, LockError> {
+        if !in_test {
+            return options.locked_set(names);
+        }
+        let options = crate::harness::naming_the_test(options, true);
+        first_try(&options, |once| once.locked_set(&names))
+            .unwrap_or_else(|| options.locked_set(&names))
+    }
+
+    /// `options.locked_set_async(names)`, as [`take_async`] does.
+    pub fn take_set_async<const N: usize>(
+        options: LockOptions,
+        names: [Cow<'_, Path>; N],
+        in_test: bool,
+    ) -> impl Future<Output = Result<LockedSet, LockError>> + Send + 'static + use<N> {
+        let names: Vec<PathBuf> = names.into_iter().map(Cow::into_owned).collect();
+        async move {
+            if !in_test {
+                return options.locked_set_async(names).await;
+            }
+            let options = crate::harness::naming_the_test(options, true);
+            match first_try(&options, |once| once.locked_set(&names)) {
+                Some(taken) => taken,
+                None => options.locked_set_async(names).await,
+            }
+        }
+    }
+
+    /// One try with `options`, unless they are one try already: its outcome,
+    /// or `None` (after noting who holds the lock) when the lock is held and
+    /// the caller is to wait for it as `options` say.
+    fn first_try<T>(
+        options: &LockOptions,
+        take: impl FnOnce(LockOptions) -> Result<T, LockError>,
+    ) -> Option<Result<T, LockError>> {
+        if options.wait_limit() == Some(Duration::ZERO) {
+            return Some(take(options.clone()));
+        }
+        match take(options.clone().timeout(Duration::ZERO)) {
+            Err(err @ LockError::Contended { .. }) => {
+                crate::harness::note_wait(&err);
+                None
+            }
+            outcome => Some(outcome),
+        }
     }
 
     /// The guard, or a panic with the error's message (and, after a timeout,

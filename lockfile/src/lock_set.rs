@@ -117,7 +117,10 @@ impl LockOptions {
     /// A name's directory must exist (its canonical path is needed to order
     /// it); the lock file need not. An empty set holds nothing and succeeds.
     /// A lock file reached through two hard links is two locks to the
-    /// ordering: do not.
+    /// ordering: do not. Processes that see the directories at different
+    /// paths (containers that mount one volume at different places) may
+    /// order locks of different directories differently: keep a set's locks
+    /// in one directory there (locks of one directory are ordered by name).
     ///
     /// # Errors
     ///

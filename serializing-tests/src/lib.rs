@@ -73,8 +73,13 @@ impl Journal {
 
     /// Notes that this test entered, holding the lock as `kind`.
     pub fn enter(&self, kind: &'static str) -> Visit<'_> {
+        // Unique across runs too (the journal is kept, and pids come back).
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         let id = format!(
-            "{}:{:?}:{}",
+            "{}:{:?}:{since_epoch}:{}",
             std::process::id(),
             std::thread::current().id(),
             std::thread::current().name().unwrap_or("?")
@@ -104,18 +109,22 @@ impl Visit<'_> {
     ///
     /// # Panics
     ///
-    /// If the journal cannot be read.
+    /// If the journal cannot be read, or lacks this visit's `enter` line.
     pub fn leave(self, stay: Duration) -> Vec<String> {
         std::thread::sleep(stay);
         let enter = format!("enter {} {}", self.kind, self.id);
         self.journal
             .append(&format!("leave {} {}", self.kind, self.id));
         let text = fs::read_to_string(&self.journal.path).expect("read the journal");
-        text.lines()
-            .skip_while(|line| *line != enter)
-            .skip(1)
+        let lines: Vec<&str> = text.lines().collect();
+        let entered = lines
+            .iter()
+            .rposition(|line| *line == enter)
+            .expect("our own enter line");
+        lines[entered + 1..]
+            .iter()
             .take_while(|line| !line.ends_with(&self.id))
-            .map(str::to_owned)
+            .map(|line| (*line).to_owned())
             .collect()
     }
 }

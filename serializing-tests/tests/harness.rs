@@ -41,9 +41,83 @@ fn a_waiting_test_is_told_which_test_holds_the_lock() {
         said.contains(&expected),
         "expected {expected:?} in:\n{said}"
     );
+    // And as it started waiting, it said for whom (kept by the harness, shown
+    // if the test fails or is killed).
+    let noted = format!(
+        "test times_out_waiting_for_named: waiting for the lock '{}', held by {pid} (test {me})",
+        path.display()
+    );
+    assert!(said.contains(&noted), "expected {noted:?} in:\n{said}");
 }
 
 #[test]
 #[ignore = "run by a_waiting_test_is_told_which_test_holds_the_lock"]
 #[locked("named", timeout = "300ms")]
 fn times_out_waiting_for_named() {}
+
+/// Another checkout of the workspace has its own lock directory, so its tests
+/// do not wait for ours: a second process with another `SCOPED_LOCKFILE_DIR`
+/// takes "checkout" at once while this test holds it; one with ours cannot.
+#[test]
+#[locked("checkout")]
+fn another_checkout_does_not_wait_for_this_one() {
+    let elsewhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("another-checkout-locks");
+    let other = lockfile_serializing_tests::ignored_command("takes_checkout_at_once")
+        .env(LOCK_DIR_ENV, &elsewhere)
+        .output()
+        .unwrap();
+    assert!(other.status.success(), "{other:?}");
+    assert!(elsewhere.join("checkout.lock").exists());
+    let same = run_ignored("takes_checkout_at_once");
+    assert!(!same.status.success(), "{same:?}");
+}
+
+#[test]
+#[ignore = "run by another_checkout_does_not_wait_for_this_one"]
+#[locked("checkout", timeout = "0s")]
+fn takes_checkout_at_once() {}
+
+fn names_this_test(lock: &str, test: &str) {
+    let content = std::fs::read_to_string(scoped_lockfile::in_lock_dir(lock)).unwrap();
+    let pid = std::process::id();
+    assert_eq!(content, format!(" {pid}\ntest {test} (pid {pid})\n"));
+}
+
+// The test's name is known in both attribute orders, on both runtimes: the
+// lock is taken on the test's own thread (before the runtime, or in its
+// `block_on`).
+#[tokio::test(flavor = "multi_thread")]
+#[locked("named-multi-tokio-first")]
+async fn names_itself_multi_thread_tokio_first() {
+    names_this_test(
+        "named-multi-tokio-first.lock",
+        "names_itself_multi_thread_tokio_first",
+    );
+}
+
+#[locked("named-multi-locked-first")]
+#[tokio::test(flavor = "multi_thread")]
+async fn names_itself_multi_thread_locked_first() {
+    tokio::task::yield_now().await;
+    names_this_test(
+        "named-multi-locked-first.lock",
+        "names_itself_multi_thread_locked_first",
+    );
+}
+
+#[locked("named-current")]
+#[tokio::test]
+async fn names_itself_current_thread_locked_first() {
+    names_this_test(
+        "named-current.lock",
+        "names_itself_current_thread_locked_first",
+    );
+}
+
+#[test]
+fn with_lock_names_the_test_too() {
+    scoped_lockfile::with_lock!("named-block", {
+        names_this_test("named-block.lock", "with_lock_names_the_test_too");
+    })
+    .unwrap();
+}

@@ -34,7 +34,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     std::env::set_current_dir(dir.path()).unwrap();
     assert_eq!(literal() + constant(), 3);
-    assert!(Path::new("literal.lock").exists() && Path::new("constant.lock").exists());
+    // Relative names: in the current directory, or under SCOPED_LOCKFILE_DIR
+    // when that is set (this workspace's .cargo/config.toml sets it).
+    let in_lock_dir = scoped_lockfile::in_lock_dir;
+    assert!(in_lock_dir("literal.lock").exists() && in_lock_dir("constant.lock").exists());
     let lock = from_arguments(dir.path(), 7);
     let content = std::fs::read_to_string(&lock).unwrap();
     assert!(
