@@ -2,7 +2,7 @@
 //! util-linux flock(1) for every platform (`lockfile flock`, or `lockfile`
 //! invoked as `flock`).
 //!
-//! By stage (ARCHITECTURE.cli.md): parse ([`cli`]) → choose a backend
+//! By stage (ARCHITECTURE.md, "The command line by stage"): parse ([`cli`]) → choose a backend
 //! ([`backend`]) → take ([`take`]) → supervise ([`run`], over [`sys`]) →
 //! report ([`status`], [`report`], with [`describe`] wording holders).
 //! `flock` is flock(1)'s own pipeline on raw descriptors.

@@ -1,6 +1,6 @@
 //! Fair mode ([`LockOptions::fair`](crate::LockOptions::fair)): first come,
 //! first served among fair participants, crash-safe because every piece of
-//! queue state is a kernel lock that dies with its owner (ARCHITECTURE.fair.md).
+//! queue state is a kernel lock that dies with its owner (ARCHITECTURE.md, "Fair mode").
 //!
 //! Beside the lock file `L` lies its queue file `L.queue`. Its first 8 bytes
 //! hold a ticket counter (little-endian), changed only under a byte-range

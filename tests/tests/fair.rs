@@ -1,7 +1,7 @@
 //! Fair mode (`LockOptions::fair`) across processes: first come, first served
 //! among fair participants; waiters that time out, are cancelled or die leave
 //! the queue at once; readers queued after a writer do not overtake it; and
-//! exclusion never depends on the queue (ARCHITECTURE.fair.md, F1-F6).
+//! exclusion never depends on the queue (ARCHITECTURE.md, "Fair mode", F1-F6).
 //!
 //! "Started waiting" is staged by starting the waiters 100 ms apart: far
 //! longer than a process takes from its spawn to its ticket.
