@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 use scoped_lockfile::{LockError, LockOptions, locked, with_lock};
 use support::{Holder, PATIENCE, holder_command, try_lock_elsewhere};
 
+/// Another process takes and releases the lock, waiting up to 5 s for it.
+/// Not one try: a process that another test of this binary spawns right when
+/// we release a lock holds a copy of our descriptors until its exec (see
+/// `LockFile`'s docs); a lock this process still holds never comes free.
+fn lock_elsewhere_waiting(path: &Path) -> std::process::Output {
+    holder_command(&["lock", path.to_str().unwrap(), "--wait", "5000"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn spawn_sets(dir: &Path, rounds: usize, names: &str, is_async: bool) -> Child {
     let rounds = rounds.to_string();
     let mut args = vec!["sets", dir.to_str().unwrap(), &rounds, names];
@@ -95,7 +106,7 @@ fn a_set_that_fails_leaves_none_of_its_locks_held() {
     // `a` was taken before `b` was waited for; it is free again, and `c`
     // was never taken.
     for free in ["a.lock", "c.lock"] {
-        let out = try_lock_elsewhere(&dir.path().join(free));
+        let out = lock_elsewhere_waiting(&dir.path().join(free));
         assert!(out.status.success(), "{free}: {out:?}");
     }
     // A single try says Contended, as one lock would.
@@ -105,7 +116,7 @@ fn a_set_that_fails_leaves_none_of_its_locks_held() {
         Err(LockError::Contended { .. })
     ));
     assert!(
-        try_lock_elsewhere(&dir.path().join("a.lock"))
+        lock_elsewhere_waiting(&dir.path().join("a.lock"))
             .status
             .success()
     );
@@ -122,7 +133,7 @@ async fn an_async_set_that_times_out_leaves_none_held() {
     let err = opts.locked_set_async([&b, &a]).await.unwrap_err();
     assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
     assert!(
-        try_lock_elsewhere(&dir.path().join("a.lock"))
+        lock_elsewhere_waiting(&dir.path().join("a.lock"))
             .status
             .success()
     );
@@ -199,7 +210,7 @@ fn a_locked_fn_holds_its_whole_set_and_refuses_a_certain_deadlock() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     both(&b, &a).unwrap();
     assert!(
-        try_lock_elsewhere(&dir.path().join("a.lock"))
+        lock_elsewhere_waiting(&dir.path().join("a.lock"))
             .status
             .success()
     );
@@ -209,7 +220,7 @@ fn a_locked_fn_holds_its_whole_set_and_refuses_a_certain_deadlock() {
         Err(LockError::WouldDeadlock { .. })
     ));
     assert!(
-        try_lock_elsewhere(&dir.path().join("b.lock"))
+        lock_elsewhere_waiting(&dir.path().join("b.lock"))
             .status
             .success()
     );
