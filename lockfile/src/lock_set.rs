@@ -2,30 +2,38 @@
 //! the whole set, all or none.
 //!
 //! Two callers that take `{a, b}` and `{b, a}` at once cannot deadlock,
-//! because both take them in the same order: sorted by canonical path, so
-//! `./a`, `a` and `dir/../a` are one lock, taken once.
+//! because both take them in the same order: sorted by the identity of each
+//! lock file's directory (device and inode, not its path) and then the file
+//! name, so `./a`, `a`, `dir/../a` and `a` reached through a bind mount or a
+//! symlinked directory are one lock, taken once and in the same place by
+//! every process. A path would not do: one directory can have a different
+//! resolved path in each process (a container's view of a host volume), and
+//! then two processes would order the same two locks differently.
 
+use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::options::with_lock_suffix;
-use crate::sys::FileId;
+use crate::sys::{self, FileId};
 use crate::{LockError, LockOptions, LockedContext};
 
 /// Locks `name + ".lock"` for each of several names, held together until
 /// [`close`](LockedSet::close) or drop; from [`LockOptions::locked_set`].
 ///
-/// The locks were taken in canonical order (sorted by canonical path,
-/// duplicates merged), so [`paths`](Self::paths) lists them in that order, as
-/// canonical paths.
+/// The locks were taken in canonical order (sorted by their directory's
+/// identity, then file name; duplicates merged, see
+/// [`LockOptions::locked_set`]), so [`paths`](Self::paths) lists them in that
+/// order, as canonical paths.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
 /// # let (db, port) = (dir.path().join("db"), dir.path().join("port"));
 /// let both = scoped_lockfile::LockOptions::new().locked_set([&port, &db])?;
 /// assert_eq!(both.len(), 2);
-/// assert!(both.paths().next().unwrap().ends_with("db.lock")); // sorted
+/// // One directory: sorted by name.
+/// assert!(both.paths().next().unwrap().ends_with("db.lock"));
 /// both.close()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -35,7 +43,8 @@ pub struct LockedSet {
 }
 
 impl LockedSet {
-    /// The lock files held, canonical, in the order they were taken.
+    /// The lock files held, canonical (the directory resolved; of several
+    /// spellings of one lock, the first given), in the order they were taken.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -109,23 +118,31 @@ impl Drop for LockedSet {
 
 impl LockOptions {
     /// Locks `name + ".lock"` for every name, as one lock: in canonical order
-    /// (sorted by canonical path, duplicates merged), so that two callers
-    /// taking `{a, b}` and `{b, a}` at once never deadlock. One timeout covers
-    /// the whole set; on any failure the locks already taken are released,
-    /// so none is held; [`shared`](Self::shared) applies to every lock.
+    /// (duplicates merged), so that two callers taking `{a, b}` and `{b, a}`
+    /// at once never deadlock. One timeout covers the whole set; on any
+    /// failure the locks already taken are released, so none is held;
+    /// [`shared`](Self::shared) applies to every lock.
     ///
-    /// A name's directory must exist (its canonical path is needed to order
-    /// it); the lock file need not. An empty set holds nothing and succeeds.
-    /// A lock file reached through two hard links is two locks to the
-    /// ordering: do not. Processes that see the directories at different
-    /// paths (containers that mount one volume at different places) may
-    /// order locks of different directories differently: keep a set's locks
-    /// in one directory there (locks of one directory are ordered by name).
+    /// The order is that of each lock file's directory identity (inode and
+    /// device on Unix, file index and volume serial number on Windows), then
+    /// its file name: not of its path, which can differ from process to
+    /// process for one directory (a bind mount, a container's view of a host
+    /// volume, a symlinked directory), so that every process orders one lock
+    /// alike whatever path it names it by, and a set naming it twice takes it
+    /// once. The lock file's own identity is not used: creating the file
+    /// would change it. Within one directory the order is by file name.
+    ///
+    /// A name's directory must exist (its identity is needed to order it);
+    /// the lock file need not. An empty set holds nothing and succeeds.
+    /// A lock file reached through two hard links, or through two spellings
+    /// of its name on a case-insensitive file system, is two locks to the
+    /// ordering: do not.
     ///
     /// # Errors
     ///
     /// As [`lock`](Self::lock), naming the lock that failed by its canonical
-    /// path; [`LockError::Io`] if a name's directory cannot be resolved. A set
+    /// path; [`LockError::Io`] if a name's directory cannot be resolved or
+    /// looked at. A set
     /// whose timeout runs out fails with [`LockError::Timeout`] carrying the
     /// set's timeout and the time since the set was started, whichever lock it
     /// was on.
@@ -241,32 +258,68 @@ impl LockOptions {
     }
 }
 
-/// Each name's lock file by canonical path (its directory resolved, the file
-/// itself need not exist), sorted, duplicates merged.
+/// Each name's lock file, its directory resolved (the file itself need not
+/// exist), sorted by [`OrderKey`], duplicates merged (the first spelling
+/// given is kept).
 fn canonical_order<I>(names: I) -> Result<Vec<PathBuf>, LockError>
 where
     I: IntoIterator,
     I::Item: AsRef<Path>,
 {
-    let mut paths = names
+    let mut keyed = names
         .into_iter()
-        .map(|name| canonical_lock_path(&with_lock_suffix(name.as_ref())))
+        .map(|name| keyed_lock_path(&with_lock_suffix(name.as_ref())))
         .collect::<Result<Vec<_>, _>>()?;
-    paths.sort();
-    paths.dedup();
-    Ok(paths)
+    // Stable: of the spellings of one lock, the first given is the one kept.
+    keyed.sort_by(|(a, _), (b, _)| a.cmp(b));
+    keyed.dedup_by(|(later, _), (earlier, _)| later == earlier);
+    Ok(keyed.into_iter().map(|(_, path)| path).collect())
 }
 
-/// The directory canonicalized, the file name kept: a symlinked lock file is
-/// refused when it is opened (semantic 12), so only its directory can differ.
-fn canonical_lock_path(lock: &Path) -> Result<PathBuf, LockError> {
+/// What a set is ordered and de-duplicated by: the identity of the lock
+/// file's directory (inode and device on Unix, file index and volume serial
+/// number on Windows) and the file name. Unlike a path, that is the same
+/// whatever path reaches the directory: through a bind mount (a container's
+/// view of a host volume), another mount of it, or a symlink. Two processes
+/// naming one lock by different paths must still take it in the same place
+/// in their sets, or `{a, b}` and `{b, a}` deadlock; and one set naming it
+/// twice must take it once, not wait on itself. It does not change when the
+/// lock file is created, as the file's own identity would.
+///
+/// Compared in field order: the inode before the device, so that hosts
+/// sharing network file systems, whose device numbers for them may differ
+/// from host to host, still order the locks of one such file system alike.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct OrderKey {
+    dir_index: u128,
+    name: OsString,
+    dir_volume: u64,
+}
+
+/// The lock path to open (the directory canonicalized, the file name kept: a
+/// symlinked lock file is refused when it is opened, semantic 12) and its
+/// [`OrderKey`].
+fn keyed_lock_path(lock: &Path) -> Result<(OrderKey, PathBuf), LockError> {
     let Some(file_name) = lock.file_name() else {
-        return Ok(lock.to_path_buf());
+        // Not expected once `.lock` is appended; left for `lock` to refuse.
+        let key = OrderKey {
+            dir_index: 0,
+            name: lock.as_os_str().to_owned(),
+            dir_volume: 0,
+        };
+        return Ok((key, lock.to_path_buf()));
     };
     let dir = match lock.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     let dir = std::fs::canonicalize(dir).map_err(|err| LockError::io(lock, err))?;
-    Ok(dir.join(file_name))
+    // The canonical path names no link, so this is the directory itself.
+    let info = sys::path_info(&dir).map_err(|err| LockError::io(lock, err))?;
+    let key = OrderKey {
+        dir_index: info.id.index,
+        name: file_name.to_owned(),
+        dir_volume: info.id.volume,
+    };
+    Ok((key, dir.join(file_name)))
 }

@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 use scoped_lockfile::{LockError, LockOptions, locked, with_lock};
 use support::{Holder, PATIENCE, holder_command, try_lock_elsewhere};
 
+/// Another process takes and releases the lock, waiting up to 5 s for it.
+/// Not one try: a process that another test of this binary spawns right when
+/// we release a lock holds a copy of our descriptors until its exec (see
+/// `LockFile`'s docs); a lock this process still holds never comes free.
+fn lock_elsewhere_waiting(path: &Path) -> std::process::Output {
+    holder_command(&["lock", path.to_str().unwrap(), "--wait", "5000"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn spawn_sets(dir: &Path, rounds: usize, names: &str, is_async: bool) -> Child {
     let rounds = rounds.to_string();
     let mut args = vec!["sets", dir.to_str().unwrap(), &rounds, names];
@@ -95,7 +106,7 @@ fn a_set_that_fails_leaves_none_of_its_locks_held() {
     // `a` was taken before `b` was waited for; it is free again, and `c`
     // was never taken.
     for free in ["a.lock", "c.lock"] {
-        let out = try_lock_elsewhere(&dir.path().join(free));
+        let out = lock_elsewhere_waiting(&dir.path().join(free));
         assert!(out.status.success(), "{free}: {out:?}");
     }
     // A single try says Contended, as one lock would.
@@ -105,7 +116,7 @@ fn a_set_that_fails_leaves_none_of_its_locks_held() {
         Err(LockError::Contended { .. })
     ));
     assert!(
-        try_lock_elsewhere(&dir.path().join("a.lock"))
+        lock_elsewhere_waiting(&dir.path().join("a.lock"))
             .status
             .success()
     );
@@ -122,7 +133,7 @@ async fn an_async_set_that_times_out_leaves_none_held() {
     let err = opts.locked_set_async([&b, &a]).await.unwrap_err();
     assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
     assert!(
-        try_lock_elsewhere(&dir.path().join("a.lock"))
+        lock_elsewhere_waiting(&dir.path().join("a.lock"))
             .status
             .success()
     );
@@ -199,7 +210,7 @@ fn a_locked_fn_holds_its_whole_set_and_refuses_a_certain_deadlock() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     both(&b, &a).unwrap();
     assert!(
-        try_lock_elsewhere(&dir.path().join("a.lock"))
+        lock_elsewhere_waiting(&dir.path().join("a.lock"))
             .status
             .success()
     );
@@ -209,7 +220,7 @@ fn a_locked_fn_holds_its_whole_set_and_refuses_a_certain_deadlock() {
         Err(LockError::WouldDeadlock { .. })
     ));
     assert!(
-        try_lock_elsewhere(&dir.path().join("b.lock"))
+        lock_elsewhere_waiting(&dir.path().join("b.lock"))
             .status
             .success()
     );
@@ -246,4 +257,95 @@ async fn async_with_lock_and_locked_fn_take_sets() {
     })
     .unwrap();
     assert_eq!(n, 2);
+}
+
+/// Runs `script` (`sh -c`, with `$1` the holder binary and `$2` DIR) in a
+/// mount namespace of its own in which `DIR/zzz` is a bind mount of
+/// `DIR/m/data`: one directory reached by two paths, as a container's volume
+/// is seen by the host and by the container. `None` (a visible skip) where
+/// that cannot be done (not root, no `unshare`).
+#[cfg(target_os = "linux")]
+fn with_bind_mount(dir: &Path, script: &str) -> Option<std::process::Output> {
+    use std::process::Command;
+    for sub in ["m/data", "srv", "zzz"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    // A new mount namespace's mounts are private (`unshare`'s default):
+    // nothing is mounted outside it, and it goes when its processes exit.
+    let in_namespace = |script: &str| {
+        Command::new("unshare")
+            .args(["--mount", "sh", "-c", script, "sh"])
+            .arg(env!("CARGO_BIN_EXE_holder"))
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
+    };
+    let mount = "mount --bind \"$2/m/data\" \"$2/zzz\"";
+    match in_namespace(mount) {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => {
+            let why = String::from_utf8_lossy(&output.stderr);
+            support::skip(&format!("no bind mount (root needed): {}", why.trim()));
+            return None;
+        }
+        Err(err) => {
+            support::skip(&format!("unshare(1) cannot run: {err}"));
+            return None;
+        }
+    }
+    let output = in_namespace(&format!("set -u; {mount} || exit 97; {script}")).unwrap();
+    assert!(output.status.success(), "{output:?}");
+    Some(output)
+}
+
+/// The bug this guards against: ordered by the directory's resolved path,
+/// `m/data/b` sorts before `srv/a` and `zzz/b` after it, though both are one
+/// file; two processes then take the same two locks in opposite orders and
+/// deadlock (so did all four workers here when the set was ordered by path).
+/// Each worker is killed after 20 s, so a deadlock fails the test rather than
+/// hanging it.
+#[cfg(target_os = "linux")]
+#[test]
+fn one_directory_reached_through_a_bind_mount_is_ordered_alike_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let rounds = 200;
+    let script = "r=ROUNDS; \
+        timeout 20 \"$1\" sets \"$2\" $r m/data/b,srv/a & p1=$!; \
+        timeout 20 \"$1\" sets \"$2\" $r zzz/b,srv/a & p2=$!; \
+        timeout 20 \"$1\" sets \"$2\" $r srv/a,m/data/b --async & p3=$!; \
+        timeout 20 \"$1\" sets \"$2\" $r srv/a,zzz/b --async & p4=$!; \
+        codes=; for p in $p1 $p2 $p3 $p4; do wait $p; codes=\"$codes $?\"; done; \
+        echo \"exit codes:$codes\"";
+    let script = script.replace("ROUNDS", &rounds.to_string());
+    let Some(output) = with_bind_mount(dir.path(), &script) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "exit codes: 0 0 0 0",
+        "124 is a worker killed after 20 s: deadlock; {output:?}"
+    );
+    assert_not_interleaved(dir.path(), 4 * rounds);
+}
+
+/// One set naming one file twice, once through the bind mount: merged into
+/// one lock, not a wait on its own lock that never ends.
+#[cfg(target_os = "linux")]
+#[test]
+fn one_lock_named_through_a_bind_mount_and_directly_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "timeout 10 \"$1\" sets \"$2\" 1 m/data/x,zzz/x,srv/y; \
+                  echo \"exit code: $?\"";
+    let Some(output) = with_bind_mount(dir.path(), script) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "exit code: 0",
+        "124 is the set waiting 10 s on its own lock; {output:?}"
+    );
+    assert_not_interleaved(dir.path(), 1);
+    assert!(dir.path().join("m/data/x.lock").exists());
 }
