@@ -104,7 +104,10 @@ impl KernelLock {
 ///   [`Free`](Self::Free) is said only where nothing can hide from this
 ///   process's view: this process and its `/proc` in the initial pid
 ///   namespace, and a local filesystem (ext2/3/4, XFS, Btrfs, tmpfs, overlayfs,
-///   F2FS, bcachefs, ZFS) whose locks live in this kernel. Elsewhere (a
+///   F2FS, bcachefs, ZFS) whose locks live in this kernel; on Btrfs, overlayfs
+///   and bcachefs a try tells instead while some file with the lock file's
+///   inode number on another device is `flock`ed (it might be the lock file
+///   under its filesystem's own device number). Elsewhere (a
 ///   container, NFS, SMB, FUSE) a lock nobody here holds is found out by a
 ///   try, and one held by a process this namespace cannot see (another
 ///   container's, another host's) is [`Unseen`](Self::Unseen).

@@ -34,14 +34,19 @@ pub(crate) fn kernel_view(file: &File, id: FileId, depth: Depth) -> Seen {
     };
     let dev = split_dev(id.volume);
     let mut listed = Vec::new();
+    // Asked (one `fstatfs`) only of a `flock` line with our inode elsewhere.
+    let mut stat_names_the_device = None;
     for line in table.lines().filter_map(parse_lock_line) {
         if line.inode != inode {
             continue;
         }
         if (line.major, line.minor) == dev {
             listed.push(line);
-        } else if line.kind == LockKind::Flock {
-            // Our inode number on another device: another file, or ours
+        } else if line.kind == LockKind::Flock
+            && !*stat_names_the_device.get_or_insert_with(|| stat_dev_is_the_superblocks(file))
+        {
+            // Our inode number on another device: another file where `stat`
+            // reports the device the lock table prints, else perhaps ours
             // under the filesystem's own device number (a Btrfs subvolume's
             // `stat` differs from it). Only a try can tell.
             return Seen::NoView;
@@ -123,6 +128,31 @@ fn in_initial_pid_namespace() -> bool {
     }
 }
 
+/// Whether the file's `st_dev` is its superblock's device, the one
+/// `/proc/locks` prints (`lock_get_status`: `MAJOR(s_dev)`, `MINOR(s_dev)`):
+/// true of every filesystem whose `getattr` keeps the generic device, false
+/// where `stat` reports another (Btrfs: the subvolume's anonymous device;
+/// overlayfs: a layer's device, or a pseudo device per layer; bcachefs:
+/// subvolumes, as Btrfs), and where `fstatfs` fails. Where it is false, a
+/// `flock` line with our inode on another device may be our lock.
+fn stat_dev_is_the_superblocks(file: &File) -> bool {
+    const OTHER_DEVICE: [u64; 3] = [
+        0x9123_683E, // Btrfs
+        0x794C_7630, // overlayfs
+        0xCA45_1A4E, // bcachefs
+    ];
+    fs_magic(file).is_some_and(|magic| !OTHER_DEVICE.contains(&magic))
+}
+
+/// `statfs(2)`'s `f_type` (include/uapi/linux/magic.h).
+fn fs_magic(file: &File) -> Option<u64> {
+    let stat = rustix::fs::fstatfs(file).ok()?;
+    // `f_type` is signed on some targets: only its low 32 bits are the magic.
+    #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast)]
+    let magic = (stat.f_type as u64) & 0xFFFF_FFFF;
+    Some(magic)
+}
+
 fn local_filesystem(file: &File) -> bool {
     // statfs(2)'s magic numbers (include/uapi/linux/magic.h, and ZFS's).
     const LOCAL: [u64; 10] = [
@@ -137,13 +167,7 @@ fn local_filesystem(file: &File) -> bool {
         0x2FC1_2FC1, // ZFS
         0x3153_464A, // JFS
     ];
-    let Ok(stat) = rustix::fs::fstatfs(file) else {
-        return false;
-    };
-    // `f_type` is signed on some targets: only its low 32 bits are the magic.
-    #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast)]
-    let magic = (stat.f_type as u64) & 0xFFFF_FFFF;
-    LOCAL.contains(&magic)
+    fs_magic(file).is_some_and(|magic| LOCAL.contains(&magic))
 }
 
 /// The view of a lock `/proc/locks` lists: each listed lock with its taker,
