@@ -8,6 +8,7 @@
 mod support;
 
 use std::fs;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,6 +205,53 @@ fn a_daemon_left_holding_a_scripts_lock_is_named_with_the_gone_taker() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+#[test]
+fn a_taker_whose_pid_runs_but_no_longer_holds_the_lock_is_not_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handed.lock");
+    // We take the lock, hand a copy of its descriptor to `sleep` and close
+    // ours: /proc/locks keeps our pid as the taker, a pid that runs but holds
+    // nothing, as a gone taker's pid reused by an unrelated process does
+    // (which a test cannot arrange without /proc/sys/kernel/ns_last_pid).
+    let lock = LockFile::new(&path).unwrap();
+    let copy = lock.as_fd().try_clone_to_owned().unwrap();
+    let mut sleep = Command::new("sleep")
+        .arg("120")
+        .stdin(Stdio::from(copy))
+        .spawn()
+        .unwrap();
+    lock.close().unwrap();
+    let me = std::process::id();
+    // Until no child another test forks meanwhile holds a copy of ours.
+    let holder = held_until(&path, |h| {
+        holders(h) == vec![(sleep.id(), Some("sleep".into()), true)]
+    });
+    let lock = holder.kernel.flock_locks().next().unwrap();
+    let taken_by = lock.taken_by.as_ref().unwrap();
+    assert_eq!((taken_by.pid, taken_by.command.as_deref()), (me, None));
+    assert_eq!(
+        holder.kernel.describe_holders(),
+        Some(format!(
+            "pid {} (sleep), which inherited it from pid {me} (gone)",
+            sleep.id()
+        ))
+    );
+    // A `LockError` reads only the taker's descriptors: not "the lock taken
+    // by pid {me} (kernel_view-...)".
+    let Err(err) = LockFile::new(&path) else {
+        panic!("held by sleep");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "held by a process that inherited it from pid {me} (gone)"
+        )),
+        "{message}"
+    );
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
 }
 
 #[test]
