@@ -46,7 +46,9 @@ pub struct Process {
     /// Its id in this process's pid namespace.
     pub pid: u32,
     /// Its command name (Linux `/proc/PID/comm`, at most 15 bytes, e.g.
-    /// `"flock"`); `None` when the process is gone or its name unreadable.
+    /// `"flock"`); `None` when the process is gone or its name unreadable,
+    /// and for a lock's taker that is not one of its holders (see
+    /// [`KernelLock::taken_by`]).
     pub command: Option<String>,
 }
 
@@ -60,9 +62,15 @@ pub struct KernelLock {
     pub shared: bool,
     /// The process that took the lock, as the kernel recorded it; `None` when
     /// the kernel does not say (an OFD lock, or a taker that is gone and was
-    /// never visible from this pid namespace). Its `command` is `None` once it
-    /// is gone; the pid may since name an unrelated process, which is why a
-    /// holder is never inferred from it: see [`holders`](Self::holders).
+    /// never visible from this pid namespace). The kernel keeps the pid after
+    /// the taker is gone, and the pid may since name an unrelated process,
+    /// which is why a holder is never inferred from it (see
+    /// [`holders`](Self::holders)) and why its `command` is named only while
+    /// the taker is itself one of the holders (or its descriptors cannot be
+    /// read, another user's, so it may be): otherwise `command` is `None`, as
+    /// for a taker that is gone, even if a process with that pid runs (the
+    /// pid reused, or the taker alive but no longer holding it, having passed
+    /// its descriptor on).
     pub taken_by: Option<Process>,
     /// Every process with a descriptor of the open file that holds the lock:
     /// the taker if it still has one, and every process that inherited one
@@ -104,7 +112,10 @@ impl KernelLock {
 ///   [`Free`](Self::Free) is said only where nothing can hide from this
 ///   process's view: this process and its `/proc` in the initial pid
 ///   namespace, and a local filesystem (ext2/3/4, XFS, Btrfs, tmpfs, overlayfs,
-///   F2FS, bcachefs, ZFS) whose locks live in this kernel. Elsewhere (a
+///   F2FS, bcachefs, ZFS) whose locks live in this kernel; on Btrfs, overlayfs
+///   and bcachefs a try tells instead while some file with the lock file's
+///   inode number on another device is `flock`ed (it might be the lock file
+///   under its filesystem's own device number). Elsewhere (a
 ///   container, NFS, SMB, FUSE) a lock nobody here holds is found out by a
 ///   try, and one held by a process this namespace cannot see (another
 ///   container's, another host's) is [`Unseen`](Self::Unseen).

@@ -72,7 +72,9 @@ impl Probe {
 /// never make someone else's one-try attempt fail: on Linux, whenever the
 /// kernel lists the lock as held, and, for a free lock, where no holder can be
 /// hidden from this process (it and its `/proc` in the initial pid namespace,
-/// a local filesystem). The holders are then every process with a descriptor
+/// a local filesystem), unless, on Btrfs, overlayfs or bcachefs (whose `stat`
+/// may report another device than the lock table's), some file with the
+/// lock file's inode number on another device is `flock`ed. The holders are then every process with a descriptor
 /// of the lock's open file, found as `lslocks` finds them: one `stat` per
 /// descriptor of every process, and only when the lock is held.
 ///

@@ -8,13 +8,15 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use scoped_lockfile::{Holder, KernelView, LockError, LockFile, Probe, probe};
-use support::{Holder as Helper, PATIENCE, flock_n, have_flock};
+use support::{Holder as Helper, PATIENCE, flock_n, have_flock, skip};
 
 /// Probes until `ready` holds of the holder of a held lock, within PATIENCE.
 fn held_until(path: &Path, ready: impl Fn(&Holder) -> bool) -> Holder {
@@ -206,6 +208,53 @@ fn a_daemon_left_holding_a_scripts_lock_is_named_with_the_gone_taker() {
 }
 
 #[test]
+fn a_taker_whose_pid_runs_but_no_longer_holds_the_lock_is_not_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handed.lock");
+    // We take the lock, hand a copy of its descriptor to `sleep` and close
+    // ours: /proc/locks keeps our pid as the taker, a pid that runs but holds
+    // nothing, as a gone taker's pid reused by an unrelated process does
+    // (which a test cannot arrange without /proc/sys/kernel/ns_last_pid).
+    let lock = LockFile::new(&path).unwrap();
+    let copy = lock.as_fd().try_clone_to_owned().unwrap();
+    let mut sleep = Command::new("sleep")
+        .arg("120")
+        .stdin(Stdio::from(copy))
+        .spawn()
+        .unwrap();
+    lock.close().unwrap();
+    let me = std::process::id();
+    // Until no child another test forks meanwhile holds a copy of ours.
+    let holder = held_until(&path, |h| {
+        holders(h) == vec![(sleep.id(), Some("sleep".into()), true)]
+    });
+    let lock = holder.kernel.flock_locks().next().unwrap();
+    let taken_by = lock.taken_by.as_ref().unwrap();
+    assert_eq!((taken_by.pid, taken_by.command.as_deref()), (me, None));
+    assert_eq!(
+        holder.kernel.describe_holders(),
+        Some(format!(
+            "pid {} (sleep), which inherited it from pid {me} (gone)",
+            sleep.id()
+        ))
+    );
+    // A `LockError` reads only the taker's descriptors: not "the lock taken
+    // by pid {me} (kernel_view-...)".
+    let Err(err) = LockFile::new(&path) else {
+        panic!("held by sleep");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "held by a process that inherited it from pid {me} (gone)"
+        )),
+        "{message}"
+    );
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
+}
+
+#[test]
 fn content_naming_a_live_unrelated_pid_is_not_taken_for_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("reused.lock");
@@ -331,6 +380,119 @@ fn probing_never_fails_a_concurrent_flock_n_on_a_free_lock() {
     assert_eq!(failures, 0);
     assert!(
         probes.load(Ordering::Relaxed) > 100,
+        "the monitor barely ran"
+    );
+}
+
+/// A tmpfs mounted on a directory for a test's life (lazily unmounted at the
+/// end, even if the test fails).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a new tmpfs on `dir` (created); `None` after a visible skip
+    /// where that cannot be done (not root, no `CAP_SYS_ADMIN`).
+    fn mount(dir: PathBuf) -> Option<Self> {
+        fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "lockfile-test"])
+            .arg(&dir)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Self(dir)),
+            Ok(out) => {
+                skip(&format!(
+                    "mount -t tmpfs failed (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+                None
+            }
+            Err(err) => {
+                skip(&format!("mount(8) cannot run: {err}"));
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_flock_lock_on_another_device_with_our_inode_number_is_not_ours() {
+    if !have_flock() {
+        return;
+    }
+    // Two filesystems, each with a lock file of the same inode number: a
+    // fresh tmpfs numbers its inodes from the same start.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(one) = Tmpfs::mount(dir.path().join("one")) else {
+        return;
+    };
+    let Some(two) = Tmpfs::mount(dir.path().join("two")) else {
+        return;
+    };
+    let taken = one.0.join("taken.lock");
+    fs::write(&taken, "").unwrap();
+    let inode = fs::metadata(&taken).unwrap().ino();
+    let Some(path) = (0..64)
+        .map(|i| two.0.join(format!("free{i}.lock")))
+        .find(|path| {
+            fs::write(path, "").unwrap();
+            fs::metadata(path).unwrap().ino() == inode
+        })
+    else {
+        skip("tmpfs does not number each mount's inodes alike (a kernel before 5.9)");
+        return;
+    };
+    assert_ne!(
+        fs::metadata(&taken).unwrap().dev(),
+        fs::metadata(&path).unwrap().dev()
+    );
+    if !view_answers_free(&two.0) {
+        return;
+    }
+    let flock = flock_cat(&taken);
+    held_until(&taken, |holder| holder.kernel.holders().count() == 2);
+    // Free as the kernel tells it: no try, which would take the lock.
+    let answered_free = |path: &Path| {
+        matches!(
+            probe(path).unwrap(),
+            Probe::Free { last_holder } if matches!(*last_holder.kernel, KernelView::Free { .. })
+        )
+    };
+    assert!(answered_free(&path), "{:?}", probe(&path));
+    let stop = AtomicBool::new(false);
+    let probes = AtomicUsize::new(0);
+    let tried = AtomicUsize::new(0);
+    let failures = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                // Free, or held for a moment by a `flock -n`: the view's
+                // answer either way, never a try's (whose view is unknown).
+                let answer = probe(&path).unwrap();
+                let kernel = &*answer.holder().unwrap().kernel;
+                if !matches!(kernel, KernelView::Free { .. } | KernelView::Held { .. }) {
+                    tried.fetch_add(1, Ordering::Relaxed);
+                }
+                probes.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let failures = (0..500).filter(|_| flock_n(&path, "-x") != 0).count();
+        stop.store(true, Ordering::Relaxed);
+        failures
+    });
+    end(flock);
+    assert_eq!(failures, 0, "flock -n failed beside the probes");
+    assert_eq!(
+        tried.load(Ordering::Relaxed),
+        0,
+        "probes that were not the view's"
+    );
+    assert!(
+        probes.load(Ordering::Relaxed) > 50,
         "the monitor barely ran"
     );
 }

@@ -5,18 +5,20 @@
 //! - Every view: `/proc/locks` once (one line per lock on the system) and, if
 //!   no `flock` lock is listed on the file, one `fstatfs` and (once per
 //!   process) the link `/proc/self/ns/pid`, to know whether "not listed"
-//!   means free.
-//! - [`Depth::Taker`] (a `LockError`'s view): also `/proc/PID/comm` and the
-//!   own descriptors (`/proc/PID/fd`, one `stat` each, and the fdinfo of
-//!   those that are the lock file) of the lock's taker (of each reader's
-//!   lock, when readers hold it); and [`process_holds`] those of the pid the
-//!   content names: a writer's taker and one more process, never a scan.
+//!   means free (and one more `fstatfs` if a `flock` lock with the file's
+//!   inode number is listed on another device).
+//! - [`Depth::Taker`] (a `LockError`'s view): also the own descriptors
+//!   (`/proc/PID/fd`, one `stat` each, and the fdinfo of those that are the
+//!   lock file) of the lock's taker (of each reader's lock, when readers hold
+//!   it), and its `/proc/PID/comm` if it holds the lock (or its descriptors
+//!   are unreadable); and [`process_holds`] those of the pid the content
+//!   names: a writer's taker and one more process, never a scan.
 //! - [`Depth::Holders`] (`probe`): every process's descriptors, as `lslocks`
 //!   does: `/proc/PID/fd` of each process, one `stat` per descriptor (cheaper
 //!   than reading each fdinfo, which is read only for descriptors of the lock
 //!   file), and `/proc/PID/comm` of each holder. Only when the lock is held.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Read;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -34,14 +36,19 @@ pub(crate) fn kernel_view(file: &File, id: FileId, depth: Depth) -> Seen {
     };
     let dev = split_dev(id.volume);
     let mut listed = Vec::new();
+    // Asked (one `fstatfs`) only of a `flock` line with our inode elsewhere.
+    let mut stat_names_the_device = None;
     for line in table.lines().filter_map(parse_lock_line) {
         if line.inode != inode {
             continue;
         }
         if (line.major, line.minor) == dev {
             listed.push(line);
-        } else if line.kind == LockKind::Flock {
-            // Our inode number on another device: another file, or ours
+        } else if line.kind == LockKind::Flock
+            && !*stat_names_the_device.get_or_insert_with(|| stat_dev_is_the_superblocks(file))
+        {
+            // Our inode number on another device: another file where `stat`
+            // reports the device the lock table prints, else perhaps ours
             // under the filesystem's own device number (a Btrfs subvolume's
             // `stat` differs from it). Only a try can tell.
             return Seen::NoView;
@@ -69,23 +76,21 @@ pub(crate) fn unseen_view(id: FileId, depth: Depth) -> KernelView {
     let Ok(inode) = u64::try_from(id.index) else {
         return KernelView::Unseen;
     };
-    let (found, all_read) = scan_all(id, inode);
+    let (scan, all_read) = scan_all(id, inode);
     let mut locks: Vec<KernelLock> = Vec::new();
-    for (pid, lines) in found {
-        for line in lines
-            .into_iter()
-            .filter(|line| line.kind == LockKind::Flock)
-        {
-            let process = process(pid);
+    for (pid, lines) in &scan.found {
+        for line in lines.iter().filter(|line| line.kind == LockKind::Flock) {
+            let process = process(*pid);
             match locks.iter_mut().find(|lock| lock.shared == line.shared) {
                 Some(lock) => lock.holders.push(process),
                 None => locks.push(KernelLock {
                     holders: vec![process],
-                    ..bare_lock(line)
+                    ..bare_lock(*line)
                 }),
             }
         }
     }
+    name_takers(&mut locks, &scan.unread, comm);
     if locks.is_empty() {
         KernelView::Unseen
     } else {
@@ -123,6 +128,31 @@ fn in_initial_pid_namespace() -> bool {
     }
 }
 
+/// Whether the file's `st_dev` is its superblock's device, the one
+/// `/proc/locks` prints (`lock_get_status`: `MAJOR(s_dev)`, `MINOR(s_dev)`):
+/// true of every filesystem whose `getattr` keeps the generic device, false
+/// where `stat` reports another (Btrfs: the subvolume's anonymous device;
+/// overlayfs: a layer's device, or a pseudo device per layer; bcachefs:
+/// subvolumes, as Btrfs), and where `fstatfs` fails. Where it is false, a
+/// `flock` line with our inode on another device may be our lock.
+fn stat_dev_is_the_superblocks(file: &File) -> bool {
+    const OTHER_DEVICE: [u64; 3] = [
+        0x9123_683E, // Btrfs
+        0x794C_7630, // overlayfs
+        0xCA45_1A4E, // bcachefs
+    ];
+    fs_magic(file).is_some_and(|magic| !OTHER_DEVICE.contains(&magic))
+}
+
+/// `statfs(2)`'s `f_type` (include/uapi/linux/magic.h).
+fn fs_magic(file: &File) -> Option<u64> {
+    let stat = rustix::fs::fstatfs(file).ok()?;
+    // `f_type` is signed on some targets: only its low 32 bits are the magic.
+    #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast)]
+    let magic = (stat.f_type as u64) & 0xFFFF_FFFF;
+    Some(magic)
+}
+
 fn local_filesystem(file: &File) -> bool {
     // statfs(2)'s magic numbers (include/uapi/linux/magic.h, and ZFS's).
     const LOCAL: [u64; 10] = [
@@ -137,37 +167,48 @@ fn local_filesystem(file: &File) -> bool {
         0x2FC1_2FC1, // ZFS
         0x3153_464A, // JFS
     ];
-    let Ok(stat) = rustix::fs::fstatfs(file) else {
-        return false;
-    };
-    // `f_type` is signed on some targets: only its low 32 bits are the magic.
-    #[allow(clippy::cast_sign_loss, clippy::unnecessary_cast)]
-    let magic = (stat.f_type as u64) & 0xFFFF_FFFF;
-    LOCAL.contains(&magic)
+    fs_magic(file).is_some_and(|magic| LOCAL.contains(&magic))
 }
 
 /// The view of a lock `/proc/locks` lists: each listed lock with its taker,
 /// and its holders as deep as asked.
 fn held(id: FileId, listed: &[LockLine], depth: Depth) -> KernelView {
     let inode = u64::try_from(id.index).unwrap_or(u64::MAX);
-    let (found, all_read) = match depth {
+    let (scan, all_read) = match depth {
         Depth::Holders => scan_all(id, inode),
         Depth::Taker => {
-            let mut found = BTreeMap::new();
+            let mut scan = Scan::default();
             for pid in listed.iter().filter_map(|line| line.pid) {
-                if let Ok(lines) = locks_of(pid, id, inode)
-                    && !lines.is_empty()
-                {
-                    found.insert(pid, lines);
-                }
+                scan.add(pid, locks_of(pid, id, inode));
             }
-            (found, false)
+            (scan, false)
         }
     };
+    KernelView::Held {
+        locks: assemble(listed, &scan, comm),
+        listed: all_read,
+    }
+}
+
+/// The listed locks, `flock` ones first, each with the processes whose
+/// descriptors `scan` found holding it (matched by kind, shared, taker pid).
+///
+/// A taker is named (`command`) only if it is itself one of its lock's
+/// holders, or if its descriptors could not be read (another user's: it may
+/// hold it). Otherwise it let go of the lock and is gone, even if its pid runs:
+/// `/proc/locks` keeps a gone taker's pid, which the system may since have
+/// given to an unrelated process, whose name is not the taker's.
+fn assemble(
+    listed: &[LockLine],
+    scan: &Scan,
+    comm: impl Fn(u32) -> Option<String>,
+) -> Vec<KernelLock> {
     let mut locks: Vec<KernelLock> = listed.iter().map(|line| bare_lock(*line)).collect();
     // `flock` locks first: they are the lock file's.
     locks.sort_by_key(|lock| lock.kind != LockKind::Flock);
-    for (pid, lines) in &found {
+    let mut names: BTreeMap<u32, Option<String>> = BTreeMap::new();
+    let mut name = |pid: u32| names.entry(pid).or_insert_with(|| comm(pid)).clone();
+    for (pid, lines) in &scan.found {
         for line in lines {
             let key = (line.kind, line.shared, line.pid);
             let Some(lock) = locks.iter_mut().find(|lock| {
@@ -180,15 +221,32 @@ fn held(id: FileId, listed: &[LockLine], depth: Depth) -> KernelView {
                 continue;
             };
             if !lock.holders.iter().any(|holder| holder.pid == *pid) {
-                let known = lock.taken_by.as_ref().filter(|taker| taker.pid == *pid);
-                let holder = known.cloned().unwrap_or_else(|| process(*pid));
-                lock.holders.push(holder);
+                lock.holders.push(Process {
+                    pid: *pid,
+                    command: name(*pid),
+                });
             }
         }
     }
-    KernelView::Held {
-        locks,
-        listed: all_read,
+    name_takers(&mut locks, &scan.unread, name);
+    locks
+}
+
+/// Names each lock's taker that holds it, or may (see [`assemble`]).
+fn name_takers(
+    locks: &mut [KernelLock],
+    unread: &BTreeSet<u32>,
+    mut name: impl FnMut(u32) -> Option<String>,
+) {
+    for lock in locks {
+        let Some(taker) = lock.taken_by.as_mut() else {
+            continue;
+        };
+        taker.command = match lock.holders.iter().find(|holder| holder.pid == taker.pid) {
+            Some(holder) => holder.command.clone(),
+            None if unread.contains(&taker.pid) => name(taker.pid),
+            None => None,
+        };
     }
 }
 
@@ -197,7 +255,8 @@ fn bare_lock(line: LockLine) -> KernelLock {
     KernelLock {
         kind: line.kind,
         shared: line.shared,
-        taken_by: line.pid.map(process),
+        // Named once known to hold it (`name_takers`).
+        taken_by: line.pid.map(|pid| Process { pid, command: None }),
         holders: Vec::new(),
     }
 }
@@ -224,34 +283,56 @@ fn read_proc(path: &str, size: usize) -> std::io::Result<String> {
     String::from_utf8(buf).map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 
-fn process(pid: u32) -> Process {
-    let command = read_proc(&format!("/proc/{pid}/comm"), 64)
+fn comm(pid: u32) -> Option<String> {
+    read_proc(&format!("/proc/{pid}/comm"), 64)
         .ok()
-        .and_then(|comm| parse_comm(&comm));
-    Process { pid, command }
+        .and_then(|comm| parse_comm(&comm))
 }
 
-/// Every process's locks on the file, by pid; and whether every process's
+fn process(pid: u32) -> Process {
+    Process {
+        pid,
+        command: comm(pid),
+    }
+}
+
+/// The locks on the file that processes' descriptors hold, by pid, and the
+/// processes whose descriptors could not be read.
+#[derive(Debug, Default)]
+struct Scan {
+    found: BTreeMap<u32, Vec<LockLine>>,
+    unread: BTreeSet<u32>,
+}
+
+impl Scan {
+    fn add(&mut self, pid: u32, locks: Result<Vec<LockLine>, ()>) {
+        match locks {
+            Ok(lines) if !lines.is_empty() => {
+                self.found.insert(pid, lines);
+            }
+            Ok(_) => {}
+            Err(()) => {
+                self.unread.insert(pid);
+            }
+        }
+    }
+}
+
+/// Every process's locks on the file; and whether every process's
 /// descriptors could be read.
-fn scan_all(id: FileId, inode: u64) -> (BTreeMap<u32, Vec<LockLine>>, bool) {
-    let mut found = BTreeMap::new();
-    let mut all_read = true;
+fn scan_all(id: FileId, inode: u64) -> (Scan, bool) {
+    let mut scan = Scan::default();
     let Ok(procs) = std::fs::read_dir("/proc") else {
-        return (found, false);
+        return (scan, false);
     };
     for entry in procs.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
             continue;
         };
-        match locks_of(pid, id, inode) {
-            Ok(lines) if !lines.is_empty() => {
-                found.insert(pid, lines);
-            }
-            Ok(_) => {}
-            Err(()) => all_read = false,
-        }
+        scan.add(pid, locks_of(pid, id, inode));
     }
-    (found, all_read)
+    let all_read = scan.unread.is_empty();
+    (scan, all_read)
 }
 
 /// Whether process `pid` holds the file's `flock` lock through a descriptor
@@ -302,4 +383,98 @@ fn locks_of(pid: u32, id: FileId, inode: u64) -> Result<Vec<LockLine>, ()> {
         );
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> LockLine {
+        parse_lock_line(text).unwrap()
+    }
+
+    /// What `/proc/PID/comm` says now: pid 3100 was reused by `impostor`.
+    fn comm_now(pid: u32) -> Option<String> {
+        match pid {
+            3100 => Some("impostor".into()),
+            3121 => Some("sleep".into()),
+            20520 => Some("flock".into()),
+            _ => None,
+        }
+    }
+
+    fn scan(found: &[(u32, &str)], unread: &[u32]) -> Scan {
+        let mut scan = Scan::default();
+        for (pid, text) in found {
+            scan.found.entry(*pid).or_default().push(line(text));
+        }
+        scan.unread.extend(unread);
+        scan
+    }
+
+    fn view(locks: Vec<KernelLock>, listed: bool) -> KernelView {
+        KernelView::Held { locks, listed }
+    }
+
+    #[test]
+    fn a_taker_whose_pid_runs_but_holds_nothing_is_gone() {
+        // flock(1) (3100) took the lock and was killed; its child sleep
+        // (3121) holds it; pid 3100 now names an unrelated process.
+        let listed = [line("1: FLOCK  ADVISORY  WRITE 3100 00:2d:2 0 EOF")];
+        let found = [(3121, "1: FLOCK  ADVISORY  WRITE 3100 00:2d:2 0 EOF")];
+        let locks = assemble(&listed, &scan(&found, &[]), comm_now);
+        let taker = locks[0].taken_by.clone().unwrap();
+        assert_eq!((taker.pid, taker.command), (3100, None));
+        assert_eq!(
+            view(locks.clone(), true).describe_holders().as_deref(),
+            Some("pid 3121 (sleep), which inherited it from pid 3100 (gone)")
+        );
+        // A `LockError`'s view (`Depth::Taker`): only the taker's descriptors
+        // were read, and hold nothing.
+        let taker_only = assemble(&listed, &scan(&[], &[]), comm_now);
+        assert_eq!(
+            view(taker_only, false).describe_holders().as_deref(),
+            Some("a process that inherited it from pid 3100 (gone)")
+        );
+        // The unseen view's locks are named the same way.
+        let mut unseen = vec![KernelLock {
+            holders: vec![process_named(3121, "sleep")],
+            ..bare_lock(listed[0])
+        }];
+        name_takers(&mut unseen, &BTreeSet::new(), comm_now);
+        assert_eq!(unseen[0].taken_by.as_ref().unwrap().command, None);
+    }
+
+    fn process_named(pid: u32, command: &str) -> Process {
+        Process {
+            pid,
+            command: Some(command.into()),
+        }
+    }
+
+    #[test]
+    fn a_taker_that_holds_its_lock_or_cannot_be_read_is_named() {
+        let listed = [line("1: FLOCK  ADVISORY  WRITE 20520 fe:00:99 0 EOF")];
+        let found = [
+            (20520, "1: FLOCK  ADVISORY  WRITE 20520 fe:00:99 0 EOF"),
+            (3121, "1: FLOCK  ADVISORY  WRITE 20520 fe:00:99 0 EOF"),
+        ];
+        let locks = assemble(&listed, &scan(&found, &[]), comm_now);
+        assert_eq!(
+            locks[0].taken_by,
+            Some(process_named(20520, "flock")),
+            "{locks:?}"
+        );
+        assert_eq!(
+            view(locks, true).describe_holders().as_deref(),
+            Some("pid 20520 (flock) and pid 3121 (sleep), which inherited it")
+        );
+        // Another user's taker, whose descriptors we may not read: it may
+        // hold the lock, so it keeps its name.
+        let unreadable = assemble(&listed, &scan(&[], &[20520]), comm_now);
+        assert_eq!(
+            view(unreadable, false).describe_holders().as_deref(),
+            Some("the lock taken by pid 20520 (flock)")
+        );
+    }
 }

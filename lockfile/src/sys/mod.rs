@@ -110,8 +110,10 @@ pub(crate) enum Seen {
     /// (another pid namespace, a network filesystem): a try decides, and
     /// `unseen_view` says who holds it if held.
     Try,
-    /// No view here (not Linux, no `/proc`, a device number that does not
-    /// match the kernel's): a try decides, and the view is unknown.
+    /// No view here (not Linux, no `/proc`, or a `flock` lock on our inode
+    /// number on another device where `stat`'s device may not be the one
+    /// the kernel lists: Btrfs, overlayfs, bcachefs): a try decides, and the
+    /// view is unknown.
     NoView,
 }
 

@@ -83,14 +83,15 @@ pub(crate) fn parse_comm(comm: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-/// `(major, minor)` of a `st_dev`, in glibc's `gnu_dev_major`/`minor` encoding
-/// (the one Linux's `new_encode_dev` gives `stat`).
+/// `(major, minor)` of a `st_dev`, as `/proc/locks` prints a superblock's
+/// device: the kernel's `new_encode_dev` gives `stat` the bit layout of
+/// glibc's `makedev` (minor's low 8 bits, then 12 of major, then the rest of
+/// minor, then the rest of major), which `major(3)` and `minor(3)` undo.
 pub(crate) fn split_dev(dev: u64) -> (u32, u32) {
-    #[allow(clippy::cast_possible_truncation)] // masked to 32 bits first
-    let major = (((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000)) as u32;
-    #[allow(clippy::cast_possible_truncation)]
-    let minor = ((dev & 0xff) | ((dev >> 12) & 0xffff_ff00)) as u32;
-    (major, minor)
+    // `dev_t` is 64 bits on every Linux target std supports.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let dev = dev as libc::dev_t;
+    (libc::major(dev), libc::minor(dev))
 }
 
 #[cfg(test)]
@@ -166,5 +167,9 @@ mod tests {
         assert_eq!(split_dev(0x0801), (8, 1));
         // Major 259 (NVMe), minor 0x12345: both past the old 8-bit fields.
         assert_eq!(split_dev(0x1231_0345), (259, 0x12345));
+        // What `makedev` builds is split back, past 8 and 12 bits too.
+        for (major, minor) in [(0, 0x2d), (0, 0x1ff), (0xfff, 0xff), (0x1234, 0x9_8765)] {
+            assert_eq!(split_dev(libc::makedev(major, minor)), (major, minor));
+        }
     }
 }
