@@ -302,6 +302,11 @@ fn many_timed_waiters_each_get_the_lock_in_turn() {
 }
 
 #[test]
+#[cfg_attr(
+    wine,
+    ignore = "Wine 8 renames a directory that holds an open file (Windows refuses), and its \
+              ReOpenFile then looks the file up by its old path"
+)]
 fn a_helper_never_reopens_a_path_that_no_longer_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (before, after) = (dir.path().join("before"), dir.path().join("after"));

@@ -18,8 +18,8 @@ use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, OwnedHandle};
 use std::path::Path;
 
 use windows_sys::Win32::Foundation::{
-    ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, ERROR_LOCK_VIOLATION, ERROR_NOT_LOCKED, HANDLE,
-    NO_ERROR, STILL_ACTIVE,
+    ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, ERROR_LOCK_VIOLATION, ERROR_NOT_LOCKED,
+    GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE, NO_ERROR, STILL_ACTIVE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT,
@@ -27,8 +27,8 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_ID_INFO, FILE_INFO_BY_HANDLE_CLASS, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
     FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_PIPE, FILE_TYPE_UNKNOWN, FileAttributeTagInfo,
     FileIdInfo, GetFileInformationByHandle, GetFileInformationByHandleEx, GetFileType,
-    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, SECURITY_IDENTIFICATION,
-    UnlockFileEx,
+    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, ReOpenFile,
+    SECURITY_IDENTIFICATION, UnlockFileEx,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Threading::{
@@ -329,28 +329,44 @@ impl<T: Default + Sync> PerProcess<T> {
     }
 }
 
-/// How a waiter opens the caller's lock file again: by its absolute path,
-/// made once when the wait starts, so a later change of the current
-/// directory does not matter. (A file open here without delete sharing
-/// cannot be renamed or removed, and the caller checks its path after every
-/// wait anyway.)
+/// How a waiter opens the caller's lock file again: from the file itself, a
+/// second handle on the first try's file object, which `ReOpenFile` opens
+/// anew (a file object of its own, for a lock of its own) without looking at
+/// any path. Callers that reached one file by different paths share a
+/// helper; a path would be the first caller's, which a renamed directory
+/// (Wine allows that while a file in it is open) makes name nothing, or
+/// another file. The caller checks its own path after every wait anyway.
 #[derive(Debug)]
-pub(crate) struct Anchor(std::path::PathBuf);
+pub(crate) struct Anchor(OwnedHandle);
 
 impl Anchor {
-    pub(crate) fn new(path: &Path, _file: &File) -> io::Result<Self> {
-        std::path::absolute(path).map(Self)
+    pub(crate) fn new(_path: &Path, file: &File) -> io::Result<Self> {
+        file.as_handle().try_clone_to_owned().map(Self)
     }
 
     pub(crate) fn open_registered(&self, mode: u32) -> io::Result<(File, WaitingDescriptor)> {
-        let mut options = OpenOptions::new();
-        if mode & super::READ_ONLY == 0 {
-            options.read(true).write(true).create(true);
+        let access = if mode & super::READ_ONLY == 0 {
+            GENERIC_READ | GENERIC_WRITE
         } else {
-            options.read(true);
+            GENERIC_READ
+        };
+        // SAFETY: `self.0` is an open handle we own for the whole call;
+        // ReOpenFile only reads it and returns a new handle or
+        // INVALID_HANDLE_VALUE.
+        let handle = unsafe {
+            ReOpenFile(
+                self.0.as_raw_handle(),
+                access,
+                FILE_SHARE_READ | FILE_SHARE_WRITE,
+                FILE_FLAG_OPEN_REPARSE_POINT,
+            )
+        };
+        if handle == INVALID_HANDLE_VALUE {
+            return Err(io::Error::last_os_error());
         }
-        harden(&mut options);
-        Ok((options.open(&self.0)?, WaitingDescriptor))
+        // SAFETY: the handle was just returned to us and is owned by no one else.
+        let file = unsafe { File::from_raw_handle(handle) };
+        Ok((file, WaitingDescriptor))
     }
 }
 
