@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::LockError;
 use crate::acquire::{FirstTry, Request, finish, try_take};
 use crate::open::{READ_ONLY, identify, open_if_exists, open_lock_file};
-use crate::sys::{self, Access, FileId};
+use crate::sys::{self, Access, FileId, PerProcess};
 
 /// The counter's bytes, locked while a ticket is taken.
 const COUNTER: (u64, u64) = (0, 8);
@@ -122,29 +122,24 @@ fn anyone_queued(path: &Path, lock: FileId, request: Request<'_>) -> Result<bool
 /// an `open`, an `fcntl` and a `close`. At most [`KEPT`], the oldest let go
 /// first. A queue file is never deleted (deleting it while waiters queue
 /// would hide them anyway), so a kept descriptor stays the queue's.
+///
+/// Per process: a child forked without exec starts with none, and never
+/// touches the parent's mutex, which a thread absent from the child may have
+/// held at the fork (it would hang there). The parent's kept descriptors stay
+/// open, unused, in the child: they are only looked through (`F_OFD_GETLK`),
+/// never locked, so they hold nothing.
+#[derive(Default)]
 struct Found {
-    /// The process these descriptors are of: a child forked without exec
-    /// closes its copies and starts afresh.
-    owner: u32,
     queues: VecDeque<(FileId, PathBuf, File)>,
 }
 
 const KEPT: usize = 8;
 
-static FOUND: Mutex<Found> = Mutex::new(Found {
-    owner: 0,
-    queues: VecDeque::new(),
-});
+static FOUND: PerProcess<Mutex<Found>> = PerProcess::new();
 
 impl Found {
     fn get() -> MutexGuard<'static, Self> {
-        let mut found = FOUND.lock().unwrap_or_else(PoisonError::into_inner);
-        let owner = std::process::id();
-        if found.owner != owner {
-            found.owner = owner;
-            found.queues.clear();
-        }
-        found
+        FOUND.get().lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `ask` on the kept queue file of the lock file `of`, if any.

@@ -93,13 +93,15 @@ impl Slot {
     }
 }
 
-/// Which helper serves a caller: the file and the lock it takes. Callers
-/// that reached one file by different paths share its helper; each checks its
-/// own path once served.
+/// Which helper serves a caller: the file, the lock it takes, and how it
+/// opens the file (`mode`: a read-only waiter's helper opens it read-only,
+/// which would fail a writer's content write). Callers that reached one file
+/// by different paths share its helper; each checks its own path once served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct HelperKey {
     file: FileId,
     access: Access,
+    mode: u32,
 }
 
 type Queues = Mutex<HashMap<HelperKey, VecDeque<Arc<Slot>>>>;
@@ -139,6 +141,7 @@ impl Waiting {
         let key = HelperKey {
             file: held_elsewhere.id,
             access,
+            mode,
         };
         let slot = Arc::new(Slot::new(path));
         let io = |err| LockError::io(path, err);

@@ -379,3 +379,43 @@ fn a_locked_fn_on_files_reentered_on_its_own_thread_is_would_deadlock() {
     let err = reentered.join().unwrap();
     assert!(matches!(err, LockError::WouldDeadlock { .. }), "{err:?}");
 }
+
+/// A helper opens the file as the caller that started it asked: a read-only
+/// waiter's helper must not serve a writer, whose content write would fail
+/// on a read-only descriptor although the lock was free and handed over.
+#[cfg(unix)]
+#[test]
+fn a_writer_queued_behind_a_read_only_waiter_is_served_with_write_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock");
+    let (release, holder) = hold_on_other_thread(&path, "{pid}");
+    let read_only = {
+        let path = path.clone();
+        thread::spawn(move || {
+            let lock = LockOptions::new()
+                .read_only()
+                .timeout(Duration::from_secs(30))
+                .lock(&path)?;
+            thread::sleep(Duration::from_millis(50));
+            lock.close()
+        })
+    };
+    // The read-only waiter's helper first, then a writer on the same file.
+    thread::sleep(Duration::from_millis(100));
+    let writer = {
+        let path = path.clone();
+        thread::spawn(move || {
+            LockOptions::new()
+                .timeout(Duration::from_secs(30))
+                .content_template("writer")
+                .lock(&path)?
+                .close()
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    read_only.join().unwrap().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), " writer\n");
+}

@@ -45,3 +45,21 @@ fn a_child_forked_while_an_async_lock_awaits_its_poll_does_not_keep_it() {
     let out = storm(&["fork-unpolled", dir.path().to_str().unwrap(), "0"]);
     assert_eq!(out, "free");
 }
+
+/// A child's copy of an unpolled future owns a descriptor number the fork
+/// handler let go of; dropping the copy must not close a lock the child took
+/// since under the same number.
+#[test]
+fn a_child_dropping_its_copy_of_an_unpolled_async_lock_keeps_its_own_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = storm(&["fork-unpolled-reuse", dir.path().to_str().unwrap(), "0"]);
+    assert_eq!(out, "kept");
+}
+
+#[test]
+fn children_forked_amid_fair_locks_never_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let forks = trials(60, 600).to_string();
+    let out = storm(&["fork-fair", dir.path().to_str().unwrap(), &forks]);
+    assert_eq!(out, format!("hung 0 of {forks}"));
+}

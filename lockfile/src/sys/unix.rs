@@ -539,22 +539,46 @@ mod at_fork {
     }
 
     /// Runs in the child right after `fork`, before any other code of the
-    /// child: only atomics and `close(2)`, both async-signal-safe.
+    /// child: only atomics, `open(2)`, `dup2(2)`, `fcntl(2)` and `close(2)`,
+    /// all async-signal-safe.
+    ///
+    /// Each registered descriptor is let go of (its open file description,
+    /// and with it the lock, is no longer the child's) but its number is not
+    /// freed: it is pointed at `/dev/null`. Some of those numbers are owned
+    /// by values in the child's copy of memory (an async lock handed to a
+    /// slot its task has not polled yet) that will close them later; a freed
+    /// number could by then be one of the child's own locks, which that
+    /// close would release. A number whose owner was a parent's thread
+    /// stays open on `/dev/null` in the child: a few stray descriptors, never
+    /// a lock.
     extern "C" fn child() {
         FORKS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: a constant NUL-terminated path; open is async-signal-safe.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         let mut chunk = Some(&WAITING);
         while let Some(current) = chunk {
             for slot in &current.fds {
                 let fd = slot.swap(-1, Ordering::AcqRel);
                 if fd >= 0 {
-                    // SAFETY: `fd` was registered by a thread of the parent while
-                    // it waited on it, and that thread does not exist in the child:
-                    // nothing in the child owns this copy or will close it, and no
-                    // code of the child has run yet to reuse the number.
-                    unsafe { libc::close(fd) };
+                    // SAFETY: `fd` was registered by a thread of the parent
+                    // while it waited on it; no code of the child has run yet.
+                    // dup2 atomically replaces it (letting go of the lock's
+                    // open file description) and keeps the number taken; where
+                    // /dev/null cannot be opened, close is the fallback.
+                    unsafe {
+                        if null >= 0 && libc::dup2(null, fd) == fd {
+                            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                        } else {
+                            libc::close(fd);
+                        }
+                    }
                 }
             }
             chunk = current.next();
+        }
+        if null >= 0 {
+            // SAFETY: our own descriptor from the open above.
+            unsafe { libc::close(null) };
         }
         OPENING.store(0, Ordering::SeqCst);
         FORKING.store(false, Ordering::SeqCst);

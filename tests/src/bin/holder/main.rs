@@ -7,7 +7,7 @@
 //! holder fork PATH drop|close         (Unix)
 //! holder fork-after-wait PATH OTHER   (Unix)
 //! holder zc PATH                      (Windows)
-//! holder fork-waits|fork-probes|fork-waiters DIR N, fork-unpolled DIR _ (Linux)
+//! holder fork-waits|fork-probes|fork-waiters|fork-fair DIR N, fork-unpolled[-reuse] DIR _ (Linux)
 //! holder rename-host DIR _, file-size-limit PATH LIMIT (Linux)
 //! holder marks DIR ROUNDS
 //! holder sets DIR ROUNDS NAME,NAME.. [--async]
@@ -52,7 +52,8 @@
 //!   timed out` when that wait times out) and then for PATH (`child locked`
 //!   once it has it); the parent prints `child <exit code>`.
 //! - `rename-host`, `file-size-limit`: see `system.rs` (Linux).
-//! - `fork-waits`, `fork-probes`, `fork-waiters`, `fork-unpolled`: fork storms
+//! - `fork-waits`, `fork-probes`, `fork-waiters`, `fork-unpolled`,
+//!   `fork-unpolled-reuse`, `fork-fair`: fork storms
 //!   while other threads wait or probe; see `storms.rs`.
 //! - `--chdir-deep BASE` (Linux, before the lock): changes into BASE and then
 //!   into nested directories (created if missing) until the working directory's
@@ -146,6 +147,8 @@ fn main() -> ExitCode {
         "fork-waiters" => storms::fork_waiters(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "fork-unpolled" => storms::fork_unpolled(Path::new(path)),
+        "fork-unpolled-reuse" => storms::fork_unpolled_reuse(Path::new(path)),
+        "fork-fair" => storms::fork_fair(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "rename-host" => system::rename_host(Path::new(path)),
         #[cfg(target_os = "linux")]

@@ -18,6 +18,13 @@
 //!   lock once it is released, but the task is never polled again. A child is
 //!   forked and kept alive, the future dropped, and the lock tried: `free` or
 //!   `held`.
+//! - `fork-unpolled-reuse DIR`: the same unpolled future, but the child keeps
+//!   its copy: it takes eight locks of its own (descriptor numbers are reused
+//!   lowest first), drops the future, and checks that it still holds all
+//!   eight: `kept` or `lost N`.
+//! - `fork-fair DIR N`: three threads take fair locks with a timeout over and
+//!   over (the fair queue's per-process state); N children are forked, each
+//!   taking a fair lock of a free file: `hung H of N`.
 #![allow(unsafe_code)]
 
 use std::path::Path;
@@ -282,4 +289,81 @@ pub(crate) fn fork_unpolled(dir: &Path) {
         Err(err) => panic!("{err}"),
     }
     drop(child);
+}
+
+pub(crate) fn fork_unpolled_reuse(dir: &Path) {
+    let path = dir.join("unpolled.lock");
+    let held = LockFile::new(&path).expect("lock");
+    let mut future = Box::pin(LockOptions::new().wait_forever().lock_async(&path));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    drop(held);
+    // Time for the helper to take the lock and fill the slot (no try of ours
+    // here: its descriptor would free a low number for the child to reuse).
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: the child runs the library, which must not trip over what the
+    // fork copied: that is the point of the test.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            let own: Vec<_> = (0..8)
+                .map(|i| LockFile::new(dir.join(format!("own-{i}.lock"))).expect("own lock"))
+                .collect();
+            drop(future);
+            let lost = (0..8)
+                .filter(|i| LockFile::new(dir.join(format!("own-{i}.lock"))).is_ok())
+                .count();
+            drop(own);
+            // SAFETY: _exit(2) has no preconditions.
+            unsafe { libc::_exit(i32::try_from(lost).expect("at most 8")) }
+        }
+        pid => {
+            let mut status = 0;
+            // SAFETY: our own child, a valid pointer.
+            unsafe { libc::waitpid(pid, &raw mut status, 0) };
+            if libc::WIFEXITED(status) {
+                match libc::WEXITSTATUS(status) {
+                    0 => println!("kept"),
+                    lost => println!("lost {lost}"),
+                }
+            } else {
+                // e.g. std's abort on closing a descriptor already closed.
+                println!("child killed by signal {}", libc::WTERMSIG(status));
+            }
+        }
+    }
+    drop(future);
+}
+
+pub(crate) fn fork_fair(dir: &Path, forks: usize) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (stop, path) = (Arc::clone(&stop), dir.join(format!("thread-{t}.lock")));
+            std::thread::spawn(move || {
+                let fair = LockOptions::new().fair().timeout(Duration::from_secs(1));
+                while !stop.load(Ordering::Relaxed) {
+                    drop(fair.lock(&path).expect("a free fair lock"));
+                }
+            })
+        })
+        .collect();
+    let mut hung = 0;
+    for n in 0..forks {
+        let path = dir.join(format!("child-{n}.lock"));
+        hung += usize::from(fork_and_reap(|| {
+            let fair = LockOptions::new()
+                .fair()
+                .timeout(Duration::from_millis(500));
+            let _ = fair.lock(&path);
+        }));
+        if hung >= 3 {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().expect("fair locker");
+    }
+    println!("hung {hung} of {forks}");
 }
