@@ -3,8 +3,8 @@
 //! invoked as `flock`).
 //!
 //! By stage (ARCHITECTURE.md, "The command line by stage"): parse ([`cli`]) → choose a backend
-//! ([`backend`]) → take ([`take`]) → supervise ([`run`], over [`sys`]) →
-//! report ([`status`], [`report`], with [`describe`] wording holders).
+//! ([`backend`]) → take ([`take`]) → supervise ([`run`](mod@run), over [`sys`]) →
+//! report ([`status`](mod@status), [`report`], with [`describe`] wording holders).
 //! `flock` is flock(1)'s own pipeline on raw descriptors.
 
 mod backend;

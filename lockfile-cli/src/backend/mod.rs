@@ -1,5 +1,5 @@
 //! The backend stage: which kind of lock the command line chose, and what
-//! each kind gives the later stages. A lock file ([`file`]) unless `--etcd`
+//! each kind gives the later stages. A lock file ([`file`](mod@file)) unless `--etcd`
 //! is given: the environment alone never chooses etcd. The only module where
 //! the `etcd` feature appears.
 
