@@ -147,7 +147,9 @@ fn main() -> ExitCode {
         "fork-waiters" => storms::fork_waiters(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "fork-unpolled" => storms::fork_unpolled(Path::new(path)),
+        #[cfg(target_os = "linux")]
         "fork-unpolled-reuse" => storms::fork_unpolled_reuse(Path::new(path)),
+        #[cfg(target_os = "linux")]
         "fork-fair" => storms::fork_fair(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "rename-host" => system::rename_host(Path::new(path)),
