@@ -60,6 +60,8 @@ pub(crate) use unix::*;
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(not(target_os = "linux"))]
+mod no_ranges;
 #[cfg(target_os = "linux")]
 mod procfs;
 #[cfg(windows)]

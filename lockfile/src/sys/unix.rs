@@ -252,35 +252,7 @@ mod ranges {
 }
 
 #[cfg(not(target_os = "linux"))]
-mod ranges {
-    use std::fs::File;
-    use std::io;
-
-    use super::Access;
-
-    pub(crate) const FAIR_SUPPORTED: bool = false;
-
-    pub(crate) fn range_lock(_: &File, _: Access, _: u64, _: u64, _: bool) -> io::Result<bool> {
-        Err(unsupported())
-    }
-
-    pub(crate) fn range_unlock(_: &File, _: u64, _: u64) -> io::Result<()> {
-        Err(unsupported())
-    }
-
-    pub(crate) fn range_conflicts(_: &File, _: Access, _: u64, _: u64) -> io::Result<bool> {
-        Err(unsupported())
-    }
-
-    /// Never reached: `fair.rs` refuses a fair lock first where
-    /// `FAIR_SUPPORTED` is false.
-    fn unsupported() -> io::Error {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            "no byte-range locks owned by an open file description here",
-        )
-    }
-}
+use super::no_ranges as ranges;
 
 /// A descriptor a wait blocks on, closed in any child forked meanwhile (see
 /// [`at_fork`]); dropping it stops that.

@@ -420,28 +420,4 @@ impl AsHandle for crate::LockFile {
     }
 }
 
-/// Fair locks need a queue of byte-range locks that a waiter can block on
-/// until every lock in a range is gone; `LockFileEx` has byte ranges, but the
-/// queue is not built on them yet, so a fair lock is refused here with
-/// `LockError::Unsupported` before anything is opened.
-pub(crate) const FAIR_SUPPORTED: bool = false;
-
-pub(crate) fn range_lock(_: &File, _: Access, _: u64, _: u64, _: bool) -> io::Result<bool> {
-    Err(unsupported())
-}
-
-pub(crate) fn range_unlock(_: &File, _: u64, _: u64) -> io::Result<()> {
-    Err(unsupported())
-}
-
-pub(crate) fn range_conflicts(_: &File, _: Access, _: u64, _: u64) -> io::Result<bool> {
-    Err(unsupported())
-}
-
-/// Never reached: `fair.rs` refuses a fair lock first.
-fn unsupported() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "no byte-range locks owned by an open file description here",
-    )
-}
+pub(crate) use super::no_ranges::{FAIR_SUPPORTED, range_conflicts, range_lock, range_unlock};
