@@ -466,24 +466,16 @@ fn fork_and_hold(path: &Path, how: &str) -> ExitCode {
 
 #[scoped_lockfile::locked(dir.join("marks"))]
 fn append_marks(dir: &Path) {
-    let mut marks = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(dir.join("marks"))
-        .expect("open marks");
-    // One write a line: a process killed mid-line leaves no torn line.
-    let pid = std::process::id();
-    marks
-        .write_all(format!("enter {pid}\n").as_bytes())
-        .expect("write");
-    std::thread::sleep(Duration::from_millis(2));
-    marks
-        .write_all(format!("leave {pid}\n").as_bytes())
-        .expect("write");
+    write_marks(dir);
 }
 
 #[scoped_lockfile::locked(dir.join("marks"), fair)]
 fn append_fair_marks(dir: &Path) {
+    write_marks(dir);
+}
+
+/// Appends `enter PID`, then a moment later `leave PID`, to `DIR/marks`.
+fn write_marks(dir: &Path) {
     let mut marks = OpenOptions::new()
         .append(true)
         .create(true)
