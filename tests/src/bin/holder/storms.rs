@@ -341,7 +341,11 @@ pub(crate) fn fork_fair(dir: &Path, forks: usize) {
         .map(|t| {
             let (stop, path) = (Arc::clone(&stop), dir.join(format!("thread-{t}.lock")));
             std::thread::spawn(move || {
-                let fair = LockOptions::new().fair().timeout(Duration::from_secs(1));
+                // A child forked while this thread holds its lock keeps a
+                // copy of the guard (semantic 17) until it exits, killed at
+                // the latest after CHILD_DEADLINE: a timed wait, but one that
+                // can only run out when a child outlived its deadline.
+                let fair = LockOptions::new().fair().timeout(3 * CHILD_DEADLINE);
                 while !stop.load(Ordering::Relaxed) {
                     drop(fair.lock(&path).expect("a free fair lock"));
                 }
