@@ -11,7 +11,7 @@ use crate::fair::{self, Ticket};
 use crate::open::{Identified, READ_ONLY, identify, inspect, open_lock_file, path_names};
 use crate::sys::{self, Access, FileId};
 use crate::template::Template;
-use crate::wait::Waiting;
+use crate::wait;
 use crate::{LockError, held, holder};
 
 /// How long to wait for a lock that is held.
@@ -251,9 +251,9 @@ pub(crate) fn acquire(
                 let waited = if Instant::now() < deadline {
                     let waiting = match &ticket {
                         Some(ticket) => {
-                            Waiting::start_fair(path, &held_elsewhere, ticket.turn(), access, mode)?
+                            wait::start_fair(path, &held_elsewhere, ticket.turn(), access, mode)?
                         }
-                        None => Waiting::start(path, &held_elsewhere, access, mode)?,
+                        None => wait::start(path, &held_elsewhere, access, mode)?,
                     };
                     waiting.wait_until(deadline)
                 } else {

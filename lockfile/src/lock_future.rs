@@ -14,7 +14,7 @@ use crate::acquire::{FirstTry, Request, Wait, conclude, contended, first_try, ti
 use crate::fair::{self, Ticket};
 use crate::open::Identified;
 use crate::sys::Access;
-use crate::wait::Waiting;
+use crate::wait;
 use crate::{LockError, LockFile, timer};
 
 /// The future of [`LockOptions::lock_async`](crate::LockOptions::lock_async).
@@ -45,7 +45,7 @@ pub(crate) struct LockFuture {
 enum State {
     Start,
     Waiting {
-        waiting: Waiting,
+        waiting: wait::Waiting,
         /// Our unlocked descriptor, to say who held the lock if we give up.
         held_elsewhere: Identified,
         /// `None` when waiting forever; dropped with the state, which
@@ -127,14 +127,14 @@ impl LockFuture {
             self.ticket = Some(Ticket::take(&self.path, self.access, self.mode)?);
         }
         let waiting = match &self.ticket {
-            Some(ticket) => Waiting::start_fair(
+            Some(ticket) => wait::start_fair(
                 &self.path,
                 &held_elsewhere,
                 ticket.turn(),
                 self.access,
                 self.mode,
             )?,
-            None => Waiting::start(&self.path, &held_elsewhere, self.access, self.mode)?,
+            None => wait::start(&self.path, &held_elsewhere, self.access, self.mode)?,
         };
         let deadline = match deadline {
             Some(at) => {
@@ -159,32 +159,20 @@ impl LockFuture {
         else {
             unreachable!("only called while waiting");
         };
-        let expired = deadline
-            .as_ref()
-            .is_some_and(|(at, _)| Instant::now() >= *at);
-        let outcome = match waiting.poll(cx.waker()) {
-            Some(outcome) => outcome,
-            None if expired => {
-                let State::Waiting {
-                    waiting,
-                    held_elsewhere,
-                    ..
-                } = std::mem::replace(&mut self.state, State::Done)
-                else {
-                    unreachable!();
-                };
-                // Handed over right at the deadline: still taken.
-                let Some(outcome) = waiting.leave() else {
-                    let started = self.started.expect("set before waiting");
-                    let err =
-                        timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
-                    return Poll::Ready(Err(err));
-                };
-                outcome
-            }
-            None => return Poll::Pending,
+        let at = deadline.as_ref().map(|(at, _)| *at);
+        let Poll::Ready(outcome) = waiting.poll_until(at, cx.waker()) else {
+            return Poll::Pending;
         };
-        self.state = State::Start;
+        let State::Waiting { held_elsewhere, .. } =
+            std::mem::replace(&mut self.state, State::Start)
+        else {
+            unreachable!("matched above");
+        };
+        let Some(outcome) = outcome else {
+            let started = self.started.expect("set before waiting");
+            let err = timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
+            return Poll::Ready(Err(err));
+        };
         if let Some(taken) = conclude(&self.path, outcome?, self.request())? {
             return Poll::Ready(Ok(self.lock_file(taken)));
         }

@@ -3,12 +3,11 @@
 //! and exits as soon as none is left: a deadline leaves when its wait ends,
 //! however it ends, not when it would have expired.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread;
+use std::sync::{PoisonError, Weak};
 use std::time::Instant;
 
-use crate::sys::PerProcess;
-use crate::wait::Slot;
+use crate::handover::Wake;
+use crate::sync::{self, Condvar, Mutex, MutexGuard, thread};
 
 #[derive(Default)]
 struct Timer {
@@ -21,7 +20,7 @@ struct Timer {
 struct Entry {
     id: u64,
     at: Instant,
-    slot: Weak<Slot>,
+    slot: Weak<dyn Wake>,
 }
 
 #[derive(Default)]
@@ -33,10 +32,22 @@ struct Shared {
 /// This process's timer: a child forked without exec starts with none (its
 /// parent's timer thread is not its own), and never touches its parent's
 /// mutex, which a thread absent from the child may have held at the fork.
-static SHARED: PerProcess<Shared> = PerProcess::new();
+#[cfg(not(shuttle))]
+static SHARED: crate::sys::PerProcess<Shared> = crate::sys::PerProcess::new();
 
+#[cfg(not(shuttle))]
 fn shared() -> &'static Shared {
     SHARED.get()
+}
+
+/// Under the scheduler explorer, a timer per explored execution: its
+/// primitives belong to that execution.
+#[cfg(shuttle)]
+fn shared() -> &'static Shared {
+    shuttle::lazy_static! {
+        static ref SHARED: Shared = Shared::default();
+    }
+    &SHARED
 }
 
 fn timer() -> MutexGuard<'static, Timer> {
@@ -54,7 +65,7 @@ pub(crate) struct Deadline {
 
 /// Wakes the task waiting on `slot` at `at`, unless the returned [`Deadline`]
 /// is dropped first.
-pub(crate) fn wake_at(at: Instant, slot: Weak<Slot>) -> std::io::Result<Deadline> {
+pub(crate) fn wake_at(at: Instant, slot: Weak<impl Wake + 'static>) -> std::io::Result<Deadline> {
     let mut timer = timer();
     if !timer.running {
         thread::Builder::new()
@@ -84,7 +95,7 @@ impl Drop for Deadline {
 fn run() {
     let mut timer = timer();
     loop {
-        let now = Instant::now();
+        let now = sync::now();
         let mut due = Vec::new();
         timer.deadlines.retain(|entry| {
             if entry.at > now {
@@ -111,4 +122,15 @@ fn run() {
             .unwrap_or_else(PoisonError::into_inner)
             .0;
     }
+}
+
+/// Moves the model clock on, under the timer's lock, and tells the timer
+/// thread: under the scheduler explorer its timed wait never times out by
+/// itself, and it reads the clock under that lock, so it either sees the new
+/// time or is waiting when told.
+#[cfg(all(shuttle, test))]
+pub(crate) fn advance_clock(seconds: u64) {
+    let _timer = timer();
+    sync::advance_clock(seconds);
+    shared().changed.notify_one();
 }

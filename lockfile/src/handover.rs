@@ -1,0 +1,302 @@
+//! Handing what a helper thread waited for to the callers queued for it
+//! (semantic 10), whatever it is: an open lock file in `wait.rs`, a model
+//! lock in the model-checking tests (`handover/model.rs`), which run this
+//! very code under a scheduler explorer.
+//!
+//! One helper per key: callers that arrive while it waits queue on it instead
+//! of starting another. It hands each outcome to the first caller still
+//! queued, and exits when none is left. A caller that gives up leaves the
+//! queue first, then drops whatever reached its slot in the meantime; an
+//! outcome on its way is dropped with the slot when the helper lets go of it.
+//! Either way a lock nobody wants is released the moment the helper got it.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, Weak};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use crate::sync::{self, Condvar, Mutex, MutexGuard};
+
+#[cfg(all(test, shuttle))]
+mod model;
+
+/// What a helper hands over.
+pub(crate) trait Handed: Send + 'static {
+    /// The outcome as the caller that named the file `called` is to see it:
+    /// a helper serves callers that reached one file by different paths.
+    #[must_use]
+    fn for_caller(self, called: &Path) -> Self;
+}
+
+/// What the timer wakes when a deadline comes.
+pub(crate) trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+/// Where one caller's outcome arrives, and how the caller is told.
+pub(crate) struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+    filled: Condvar,
+    /// The path as this caller gave it.
+    called: PathBuf,
+}
+
+struct SlotState<T> {
+    outcome: Option<T>,
+    /// The task to wake, for async callers.
+    waker: Option<Waker>,
+}
+
+impl<T: Handed> Slot<T> {
+    fn new(called: &Path) -> Self {
+        Self {
+            state: Mutex::new(SlotState {
+                outcome: None,
+                waker: None,
+            }),
+            filled: Condvar::new(),
+            called: called.to_path_buf(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, SlotState<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fill(&self, outcome: T) {
+        let outcome = outcome.for_caller(&self.called);
+        let mut state = self.state();
+        state.outcome = Some(outcome);
+        let waker = state.waker.take();
+        // Woken after the unlock, so the caller does not wake into a held mutex.
+        drop(state);
+        self.filled.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T: Handed> Wake for Slot<T> {
+    /// Wakes an async caller without an outcome: its deadline has come.
+    fn wake(&self) {
+        if let Some(waker) = self.state().waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The callers queued on each helper, by key.
+pub(crate) struct Queues<K, T> {
+    queues: Mutex<HashMap<K, VecDeque<Arc<Slot<T>>>>>,
+}
+
+impl<K, T> Default for Queues<K, T> {
+    fn default() -> Self {
+        Self {
+            queues: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// How a caller finds its queues again when it leaves: through a function,
+/// not a reference, so that a child forked without exec, which starts with
+/// queues of its own, never touches its parent's mutex.
+pub(crate) type QueuesOf<K, T> = fn() -> &'static Queues<K, T>;
+
+impl<K: Copy + Eq + Hash, T: Handed> Queues<K, T> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, VecDeque<Arc<Slot<T>>>>> {
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives the outcome to the first caller queued, and says whether more
+    /// are queued. A helper with none left removes its entry under the same
+    /// lock, so a caller arriving after that starts a new helper. An outcome
+    /// nobody took is dropped on return, which releases the lock at once.
+    ///
+    /// The slot is filled after the queue lock is released, so the woken
+    /// caller never waits for that lock; a caller that gave up in between
+    /// left its slot to the helper alone, and the outcome is dropped with it.
+    fn hand_over(&self, key: K, outcome: T) -> bool {
+        let (first, more) = {
+            let mut queues = self.lock();
+            let Some(queue) = queues.get_mut(&key) else {
+                return false;
+            };
+            let first = queue.pop_front();
+            let more = !queue.is_empty();
+            if !more {
+                queues.remove(&key);
+            }
+            (first, more)
+        };
+        if let Some(slot) = first {
+            slot.fill(outcome);
+        }
+        more
+    }
+}
+
+/// A helper's loop: takes the lock over and over, once for each queued
+/// caller, until none is left.
+pub(crate) fn run_helper<K: Copy + Eq + Hash, T: Handed>(
+    queues: QueuesOf<K, T>,
+    key: K,
+    mut take: impl FnMut() -> T,
+) {
+    while queues().hand_over(key, take()) {}
+}
+
+/// A helper of one caller's own: hands it the outcome if it still waits;
+/// otherwise the outcome is dropped here, which releases the lock.
+pub(crate) fn hand_to<T: Handed>(caller: &Weak<Slot<T>>, outcome: T) {
+    if let Some(slot) = caller.upgrade() {
+        slot.fill(outcome);
+    }
+}
+
+/// A caller's place in a helper's queue. Dropping it leaves the queue and
+/// releases a lock that arrived too late: waiting is cancel-safe by construction.
+pub(crate) struct Waiting<K: Copy + Eq + Hash + 'static, T: Handed> {
+    /// `None` for a caller with a helper of its own, in no queue.
+    queue: Option<(QueuesOf<K, T>, K)>,
+    slot: Arc<Slot<T>>,
+    /// False once an outcome arrived (the helper took the slot off the queue)
+    /// or the caller left.
+    queued: bool,
+}
+
+impl<K: Copy + Eq + Hash + 'static, T: Handed> Waiting<K, T> {
+    /// Queues the caller that named the file `called` on the helper for
+    /// `key`; if none, calls `start_helper`, under the queues' lock so that
+    /// no second one starts meanwhile.
+    pub(crate) fn queue<E>(
+        queues: QueuesOf<K, T>,
+        key: K,
+        called: &Path,
+        start_helper: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Self, E> {
+        let slot = Arc::new(Slot::new(called));
+        {
+            let mut map = queues().lock();
+            if let Some(queue) = map.get_mut(&key) {
+                queue.push_back(Arc::clone(&slot));
+            } else {
+                start_helper()?;
+                map.insert(key, VecDeque::from([Arc::clone(&slot)]));
+            }
+        }
+        Ok(Self {
+            queue: Some((queues, key)),
+            slot,
+            queued: true,
+        })
+    }
+
+    /// A caller served by a helper of its own, which gets the other half: it
+    /// can tell whether the caller still waits, and [`hand_to`] it.
+    pub(crate) fn alone(called: &Path) -> (Self, Weak<Slot<T>>) {
+        let slot = Arc::new(Slot::new(called));
+        let helper = Arc::downgrade(&slot);
+        let waiting = Self {
+            queue: None,
+            slot,
+            queued: false,
+        };
+        (waiting, helper)
+    }
+
+    /// Blocks the calling thread until the outcome arrives or `deadline` passes.
+    pub(crate) fn wait_until(mut self, deadline: Instant) -> Option<T> {
+        let mut state = self.slot.state();
+        loop {
+            if let Some(outcome) = state.outcome.take() {
+                drop(state);
+                self.queued = false;
+                return Some(outcome);
+            }
+            let now = sync::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .slot
+                .filled
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
+        // An outcome handed over right at the deadline is still taken.
+        self.leave()
+    }
+
+    /// The outcome if it has arrived; otherwise `waker` is woken when it does.
+    fn poll(&mut self, waker: &Waker) -> Option<T> {
+        let mut state = self.slot.state();
+        let outcome = state.outcome.take();
+        if outcome.is_some() {
+            self.queued = false;
+        } else if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        outcome
+    }
+
+    /// For async callers: `Ready` with the outcome once it has arrived, or
+    /// with `None` once `deadline` has passed without one (the queue left);
+    /// otherwise `waker` is woken when the outcome arrives. The caller has
+    /// the timer wake it at the deadline.
+    pub(crate) fn poll_until(
+        &mut self,
+        deadline: Option<Instant>,
+        waker: &Waker,
+    ) -> Poll<Option<T>> {
+        if let Some(outcome) = self.poll(waker) {
+            return Poll::Ready(Some(outcome));
+        }
+        // The clock is read after the waker is registered: a timer that
+        // fires after this read finds the waker, and one that fired before
+        // it leaves the deadline passed here. (Read before, a deadline
+        // passing in between woke nobody and the task slept on: the model
+        // checker found that.)
+        if deadline.is_none_or(|at| sync::now() < at) {
+            return Poll::Pending;
+        }
+        self.dequeue();
+        // Handed over right at the deadline: still taken.
+        Poll::Ready(self.slot.state().outcome.take())
+    }
+
+    /// The slot, for waking the caller at its deadline.
+    pub(crate) fn slot(&self) -> &Arc<Slot<T>> {
+        &self.slot
+    }
+
+    /// Leaves the queue, returning an outcome that arrived before that.
+    pub(crate) fn leave(mut self) -> Option<T> {
+        self.dequeue();
+        self.slot.state().outcome.take()
+    }
+
+    fn dequeue(&mut self) {
+        if std::mem::take(&mut self.queued)
+            && let Some((queues, key)) = &self.queue
+            && let Some(queue) = queues().lock().get_mut(key)
+        {
+            queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash + 'static, T: Handed> Drop for Waiting<K, T> {
+    fn drop(&mut self) {
+        self.dequeue();
+        // An outcome nobody will take: dropping it releases the lock. One
+        // still on its way is dropped with the slot when the helper lets go
+        // of it: either way the lock is released, never kept.
+        drop(self.slot.state().outcome.take());
+    }
+}
