@@ -40,6 +40,7 @@ mod locked_file;
 mod mode;
 mod open;
 mod options;
+mod own_process;
 mod probe;
 mod sync;
 mod sys;

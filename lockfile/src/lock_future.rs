@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::acquire::{FirstTry, Request, Wait, conclude, contended, first_try, timed_out};
 use crate::fair::{self, Ticket};
 use crate::open::Identified;
+use crate::own_process::OwnProcess;
 use crate::sys::Access;
 use crate::wait;
 use crate::{LockError, LockFile, timer};
@@ -37,15 +38,18 @@ pub(crate) struct LockFuture {
     /// A fair waiter's place in the queue, taken before its first wait;
     /// dropped when the wait starts over (the path names another lock file,
     /// with another queue), when the future completes or is dropped, which
-    /// leaves the queue at once.
-    ticket: Option<Ticket>,
+    /// leaves the queue at once. A forked child's copy is its parent's place,
+    /// never given back by the child.
+    ticket: Option<OwnProcess<Ticket>>,
     state: State,
 }
 
 enum State {
     Start,
     Waiting {
-        waiting: wait::Waiting,
+        /// A forked child's copy is left alone: its helper and timer are the
+        /// parent's threads; the child starts over with its own.
+        waiting: OwnProcess<wait::Waiting>,
         /// Our unlocked descriptor, to say who held the lock if we give up.
         held_elsewhere: Identified,
         /// `None` when waiting forever; dropped with the state, which
@@ -88,7 +92,8 @@ impl LockFuture {
     }
 
     fn lock_file(&mut self, taken: crate::acquire::Taken) -> LockFile {
-        LockFile::from_taken(self.path.clone(), taken, self.ticket.take())
+        let ticket = self.ticket.take().map(OwnProcess::into_inner);
+        LockFile::from_taken(self.path.clone(), taken, ticket)
     }
 
     fn request(&self) -> Request<'_> {
@@ -124,9 +129,10 @@ impl LockFuture {
             return Poll::Ready(Err(err));
         }
         if self.fair && self.ticket.is_none() {
-            self.ticket = Some(Ticket::take(&self.path, self.access, self.mode)?);
+            let ticket = Ticket::take(&self.path, self.access, self.mode)?;
+            self.ticket = Some(OwnProcess::new(ticket));
         }
-        let waiting = match &self.ticket {
+        let waiting = match self.ticket.as_ref().map(OwnProcess::get) {
             Some(ticket) => wait::start_fair(
                 &self.path,
                 &held_elsewhere,
@@ -145,7 +151,7 @@ impl LockFuture {
             None => None,
         };
         self.state = State::Waiting {
-            waiting,
+            waiting: OwnProcess::new(waiting),
             held_elsewhere,
             deadline,
         };
@@ -159,8 +165,16 @@ impl LockFuture {
         else {
             unreachable!("only called while waiting");
         };
+        if !waiting.is_ours() {
+            // Polled in a child forked since the wait started: the copy is
+            // left alone, and the child starts over with a first try, a
+            // helper, a deadline and (if fair) a place of its own.
+            self.state = State::Start;
+            self.ticket = None;
+            return Poll::Pending;
+        }
         let at = deadline.as_ref().map(|(at, _)| *at);
-        let Poll::Ready(outcome) = waiting.poll_until(at, cx.waker()) else {
+        let Poll::Ready(outcome) = waiting.get_mut().poll_until(at, cx.waker()) else {
             return Poll::Pending;
         };
         let State::Waiting { held_elsewhere, .. } =

@@ -63,3 +63,20 @@ fn children_forked_amid_fair_locks_never_hang() {
     let out = storm(&["fork-fair", dir.path().to_str().unwrap(), &forks]);
     assert_eq!(out, format!("hung 0 of {forks}"));
 }
+
+/// A pending async wait carried into a child forked without exec: its helper
+/// and timer are the parent's threads, so the child starts over with its own
+/// and ends with the lock or at its deadline, never hangs.
+#[test]
+fn an_async_wait_carried_into_a_forked_child_ends_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = storm(&["fork-pending-async", dir.path().to_str().unwrap()]);
+    assert_eq!(out, "forever: got; timed: timed out");
+}
+
+#[test]
+fn a_fair_async_wait_carried_into_a_forked_child_ends_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = storm(&["fork-pending-async", dir.path().to_str().unwrap(), "--fair"]);
+    assert_eq!(out, "forever: got; timed: timed out");
+}

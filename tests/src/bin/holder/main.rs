@@ -150,6 +150,13 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         "fork-unpolled-reuse" => storms::fork_unpolled_reuse(Path::new(path)),
         #[cfg(target_os = "linux")]
+        "fork-pending-async" => {
+            storms::fork_pending_async(
+                Path::new(path),
+                rest.first().is_some_and(|f| f == "--fair"),
+            );
+        }
+        #[cfg(target_os = "linux")]
         "fork-fair" => storms::fork_fair(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "rename-host" => system::rename_host(Path::new(path)),

@@ -22,6 +22,12 @@
 //!   its copy: it takes eight locks of its own (descriptor numbers are reused
 //!   lowest first), drops the future, and checks that it still holds all
 //!   eight: `kept` or `lost N`.
+//! - `fork-pending-async DIR [--fair]`: an async wait is polled once on a
+//!   lock this process holds, then a child is forked, which drops its copy of
+//!   the guard and awaits its copy of the wait. Waiting forever, it gets the
+//!   lock once this process lets go; with a 1 s timeout while this process
+//!   keeps the lock, it times out: `forever: got; timed: timed out` (`hung`
+//!   for a child past `CHILD_DEADLINE`).
 //! - `fork-fair DIR N`: three threads take fair locks with a timeout over and
 //!   over (the fair queue's per-process state); N children are forked, each
 //!   taking a fair lock of a free file: `hung H of N`.
@@ -91,26 +97,30 @@ fn fork_and_reap(work: impl FnOnce()) -> bool {
             // SAFETY: _exit(2) has no preconditions.
             unsafe { libc::_exit(0) }
         }
-        pid => {
-            let started = Instant::now();
-            loop {
-                let mut status = 0;
-                // SAFETY: our own child, a valid pointer.
-                let done = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
-                if done == pid {
-                    return false;
-                }
-                if started.elapsed() > CHILD_DEADLINE {
-                    // SAFETY: our own child.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, &raw mut status, 0);
-                    }
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
+        pid => reap(pid).is_none(),
+    }
+}
+
+/// Waits for child `pid` to exit, and returns its wait status; `None` if it
+/// was still running after `CHILD_DEADLINE` (hung), when it is killed.
+fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
+    let started = Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: our own child, a valid pointer.
+        let done = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
+        if done == pid {
+            return Some(status);
         }
+        if started.elapsed() > CHILD_DEADLINE {
+            // SAFETY: our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &raw mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -370,4 +380,54 @@ pub(crate) fn fork_fair(dir: &Path, forks: usize) {
         thread.join().expect("fair locker");
     }
     println!("hung {hung} of {forks}");
+}
+
+pub(crate) fn fork_pending_async(dir: &Path, fair: bool) {
+    let options = |options: LockOptions| if fair { options.fair() } else { options };
+    let forever = await_in_a_child(dir, &options(LockOptions::new().wait_forever()), true);
+    let timed = await_in_a_child(
+        dir,
+        &options(LockOptions::new().timeout(Duration::from_secs(1))),
+        false,
+    );
+    println!("forever: {forever}; timed: {timed}");
+}
+
+/// Starts an async wait for a lock this process holds, forks, and has the
+/// child await it; lets go of the lock meanwhile if `release`.
+fn await_in_a_child(dir: &Path, options: &LockOptions, release: bool) -> &'static str {
+    let path = dir.join("pending.lock");
+    let held = LockFile::new(&path).expect("lock");
+    let mut future = Box::pin(options.lock_async(&path));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    // SAFETY: the child runs the library's async wait, which is the point.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            // Its copy of the guard: the lock stays ours through the parent's.
+            drop(held);
+            let code = match block_on(future) {
+                Ok(_) => 0,
+                Err(LockError::Timeout { .. }) => 2,
+                Err(_) => 1,
+            };
+            // SAFETY: _exit(2) has no preconditions.
+            unsafe { libc::_exit(code) }
+        }
+        pid => {
+            drop(future);
+            if release {
+                std::thread::sleep(Duration::from_millis(100));
+                drop(held);
+            }
+            match reap(pid).map(|status| libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)))
+            {
+                None => "hung",
+                Some(Some(0)) => "got",
+                Some(Some(2)) => "timed out",
+                Some(_) => "failed",
+            }
+        }
+    }
 }

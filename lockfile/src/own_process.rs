@@ -1,0 +1,52 @@
+//! Values that belong to the process that made them (semantic 17). A child
+//! forked without exec has a copy of a pending async wait in its memory: the
+//! helper and timer thread serving it are its parent's, the mutexes in it may
+//! have been held at the fork by a parent's thread absent from the child, and
+//! a fair ticket in it is its parent's place in the queue. The child leaks
+//! such a copy rather than drop it: a few bytes and descriptors (pointed at
+//! `/dev/null` by the fork handler, or a queue descriptor whose place the
+//! parent lets go explicitly), never a lock nor a hang.
+
+/// `T`, dropped only in the process that made it; leaked in a forked child.
+pub(crate) struct OwnProcess<T> {
+    value: Option<T>,
+    pid: u32,
+}
+
+impl<T> OwnProcess<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            value: Some(value),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Whether this is still the process that made it. (A child's pid is
+    /// never its living parent's, so a pid is enough.)
+    pub(crate) fn is_ours(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        self.value.as_ref().expect("present until dropped")
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.value.as_mut().expect("present until dropped")
+    }
+
+    /// The value, in the process that made it.
+    pub(crate) fn into_inner(mut self) -> T {
+        self.value.take().expect("present until dropped")
+    }
+}
+
+impl<T> Drop for OwnProcess<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.value.take()
+            && !self.is_ours()
+        {
+            std::mem::forget(value);
+        }
+    }
+}
