@@ -213,9 +213,10 @@ pub(crate) fn acquire(
         mode,
     };
     let mut started = None;
-    // Taken before the first wait. A wait that starts over does so because
-    // the path names another lock file now, whose queue is another file
-    // too: the ticket is given back and a new one taken there.
+    // A fair waiter's place, taken as its wait starts (by `wait::start_fair`
+    // for a timed wait). A wait that starts over does so because the path
+    // names another lock file now, whose queue is another file too: the
+    // ticket is given back and a new one taken there.
     let mut ticket = None;
     loop {
         let held_elsewhere = match first_try(path, request, fair)? {
@@ -236,24 +237,26 @@ pub(crate) fn acquire(
                 path: path.to_path_buf(),
             });
         }
-        if fair && ticket.is_none() {
-            ticket = Some(Ticket::take(path, access, mode)?);
-        }
-        let not_in_children = ticket.as_ref().map(Ticket::waiting);
+        // A fair waiter's ticket (a new one each wait), registered for forks.
+        let mut not_in_children = None;
         let taken = match deadline {
             None => {
-                if let Some(ticket) = &ticket {
+                if fair {
+                    let ticket = ticket.insert(Ticket::take(path, access, mode)?);
+                    not_in_children = Some(ticket.waiting());
                     ticket.wait_turn()?;
                 }
                 wait_forever(path, &held_elsewhere, request)?
             }
             Some(deadline) => {
                 let waited = if Instant::now() < deadline {
-                    let waiting = match &ticket {
-                        Some(ticket) => {
-                            wait::start_fair(path, &held_elsewhere, ticket.turn(), access, mode)?
-                        }
-                        None => wait::start(path, &held_elsewhere, access, mode)?,
+                    let waiting = if fair {
+                        let (waiting, taken) =
+                            wait::start_fair(path, &held_elsewhere, access, mode)?;
+                        not_in_children = Some(ticket.insert(taken).waiting());
+                        waiting
+                    } else {
+                        wait::start(path, &held_elsewhere, access, mode)?
                     };
                     waiting.wait_until(deadline)
                 } else {

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::LockError;
 use crate::acquire::{FirstTry, Request, finish, try_take};
+use crate::handover::Place;
 use crate::open::{READ_ONLY, identify, open_if_exists, open_lock_file};
 use crate::sys::{self, Access, FileId, PerProcess};
 
@@ -227,10 +228,19 @@ impl Drop for Ticket {
 }
 
 /// Waiting for a ticket's turn, on the ticket's own open of the queue file.
+#[derive(Clone)]
 pub(crate) struct Turn {
     queue: Arc<Queue>,
     number: u64,
     access: Access,
+}
+
+/// A helper serving several fair waiters of this process waits for their
+/// turns in ticket order, and hands a lock taken in one's turn to it alone.
+impl Place for Turn {
+    fn may_serve(&self, other: &Self) -> bool {
+        self.number == other.number && Arc::ptr_eq(&self.queue, &other.queue)
+    }
 }
 
 impl Turn {

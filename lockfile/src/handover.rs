@@ -5,7 +5,10 @@
 //!
 //! One helper per key: callers that arrive while it waits queue on it instead
 //! of starting another. It hands each outcome to the first caller still
-//! queued, and exits when none is left. A caller that gives up leaves the
+//! queued, and exits when none is left. Callers may have a [`Place`] in a
+//! line that orders them (the fair mode's tickets): the helper then waits for
+//! the first one's turn before it takes the lock, and hands that lock to that
+//! caller alone. A caller that gives up leaves the
 //! queue first, then drops whatever reached its slot in the meantime; an
 //! outcome on its way is dropped with the slot when the helper lets go of it.
 //! Either way a lock nobody wants is released the moment the helper got it.
@@ -13,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
@@ -28,6 +31,32 @@ pub(crate) trait Handed: Send + 'static {
     /// a helper serves callers that reached one file by different paths.
     #[must_use]
     fn for_caller(self, called: &Path) -> Self;
+}
+
+/// A caller's place in line: what its helper waits for before taking the
+/// lock, for that caller alone. `()`: no line, any queued caller may take
+/// any lock the helper got. Places are taken in line order (see
+/// [`Waiting::queue`]).
+pub(crate) trait Place: Clone + Send + 'static {
+    /// Whether a lock taken in `self`'s turn may be handed to `other`.
+    fn may_serve(&self, other: &Self) -> bool;
+}
+
+/// `None` has no place in line, as `()`; a helper's callers are all `None`
+/// or all `Some`.
+impl<P: Place> Place for Option<P> {
+    fn may_serve(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Some(place), Some(other)) => place.may_serve(other),
+            _ => true,
+        }
+    }
+}
+
+impl Place for () {
+    fn may_serve(&self, (): &Self) -> bool {
+        true
+    }
 }
 
 /// What the timer wakes when a deadline comes.
@@ -88,12 +117,20 @@ impl<T: Handed> Wake for Slot<T> {
     }
 }
 
-/// The callers queued on each helper, by key.
-pub(crate) struct Queues<K, T> {
-    queues: Mutex<HashMap<K, VecDeque<Arc<Slot<T>>>>>,
+/// A queued caller: its slot and its place in line.
+struct Queued<T, P> {
+    slot: Arc<Slot<T>>,
+    place: P,
 }
 
-impl<K, T> Default for Queues<K, T> {
+type Lines<K, T, P> = HashMap<K, VecDeque<Queued<T, P>>>;
+
+/// The callers queued on each helper, by key, in the order they joined.
+pub(crate) struct Queues<K, T, P = ()> {
+    queues: Mutex<Lines<K, T, P>>,
+}
+
+impl<K, T, P> Default for Queues<K, T, P> {
     fn default() -> Self {
         Self {
             queues: Mutex::new(HashMap::new()),
@@ -104,108 +141,134 @@ impl<K, T> Default for Queues<K, T> {
 /// How a caller finds its queues again when it leaves: through a function,
 /// not a reference, so that a child forked without exec, which starts with
 /// queues of its own, never touches its parent's mutex.
-pub(crate) type QueuesOf<K, T> = fn() -> &'static Queues<K, T>;
+pub(crate) type QueuesOf<K, T, P> = fn() -> &'static Queues<K, T, P>;
 
-impl<K: Copy + Eq + Hash, T: Handed> Queues<K, T> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, VecDeque<Arc<Slot<T>>>>> {
+impl<K: Copy + Eq + Hash, T: Handed, P: Place> Queues<K, T, P> {
+    fn lock(&self) -> MutexGuard<'_, Lines<K, T, P>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Gives the outcome to the first caller queued, and says whether more
-    /// are queued. A helper with none left removes its entry under the same
-    /// lock, so a caller arriving after that starts a new helper. An outcome
-    /// nobody took is dropped on return, which releases the lock at once.
+    /// The place of the first caller queued on `key`'s helper; `None` when
+    /// none is left, when the helper's entry goes, under the same lock, so a
+    /// caller arriving after that starts a new helper.
+    fn first(&self, key: K) -> Option<P> {
+        let mut queues = self.lock();
+        let first = queues.get(&key)?.front().map(|queued| queued.place.clone());
+        if first.is_none() {
+            queues.remove(&key);
+        }
+        first
+    }
+
+    /// Whether the first caller queued on `key`'s helper may take a lock
+    /// taken in `turn`: it is still there, nobody came before it.
+    fn still_first(&self, key: K, turn: &P) -> bool {
+        self.lock()
+            .get(&key)
+            .and_then(VecDeque::front)
+            .is_some_and(|queued| turn.may_serve(&queued.place))
+    }
+
+    /// Gives the outcome, taken in `turn`, to the first caller queued if it
+    /// may have it, and says whether more are queued. A helper with none
+    /// left removes its entry under the same lock, so a caller arriving after
+    /// that starts a new helper. An outcome nobody took is dropped on return,
+    /// which releases the lock at once.
     ///
     /// The slot is filled after the queue lock is released, so the woken
     /// caller never waits for that lock; a caller that gave up in between
     /// left its slot to the helper alone, and the outcome is dropped with it.
-    fn hand_over(&self, key: K, outcome: T) -> bool {
+    fn hand_over(&self, key: K, turn: &P, outcome: T) -> bool {
         let (first, more) = {
             let mut queues = self.lock();
             let Some(queue) = queues.get_mut(&key) else {
                 return false;
             };
-            let first = queue.pop_front();
+            let first = if queue
+                .front()
+                .is_some_and(|queued| turn.may_serve(&queued.place))
+            {
+                queue.pop_front()
+            } else {
+                None
+            };
             let more = !queue.is_empty();
             if !more {
                 queues.remove(&key);
             }
             (first, more)
         };
-        if let Some(slot) = first {
-            slot.fill(outcome);
+        if let Some(queued) = first {
+            queued.slot.fill(outcome);
         }
         more
     }
 }
 
-/// A helper's loop: takes the lock over and over, once for each queued
-/// caller, until none is left.
-pub(crate) fn run_helper<K: Copy + Eq + Hash, T: Handed>(
-    queues: QueuesOf<K, T>,
+/// A helper's loop: for the first caller queued, `take` waits for its turn
+/// (asking `still_first` whether to go on) and the lock; over and over,
+/// until nobody is queued.
+pub(crate) fn run_helper<K: Copy + Eq + Hash, T: Handed, P: Place>(
+    queues: QueuesOf<K, T, P>,
     key: K,
-    mut take: impl FnMut() -> T,
+    mut take: impl FnMut(&P, &dyn Fn() -> bool) -> T,
 ) {
-    while queues().hand_over(key, take()) {}
-}
-
-/// A helper of one caller's own: hands it the outcome if it still waits;
-/// otherwise the outcome is dropped here, which releases the lock.
-pub(crate) fn hand_to<T: Handed>(caller: &Weak<Slot<T>>, outcome: T) {
-    if let Some(slot) = caller.upgrade() {
-        slot.fill(outcome);
+    while let Some(turn) = queues().first(key) {
+        let outcome = take(&turn, &|| queues().still_first(key, &turn));
+        if !queues().hand_over(key, &turn, outcome) {
+            return;
+        }
     }
 }
 
 /// A caller's place in a helper's queue. Dropping it leaves the queue and
 /// releases a lock that arrived too late: waiting is cancel-safe by construction.
-pub(crate) struct Waiting<K: Copy + Eq + Hash + 'static, T: Handed> {
-    /// `None` for a caller with a helper of its own, in no queue.
-    queue: Option<(QueuesOf<K, T>, K)>,
+pub(crate) struct Waiting<K: Copy + Eq + Hash + 'static, T: Handed, P: Place = ()> {
+    queues: QueuesOf<K, T, P>,
+    key: K,
     slot: Arc<Slot<T>>,
     /// False once an outcome arrived (the helper took the slot off the queue)
     /// or the caller left.
     queued: bool,
 }
 
-impl<K: Copy + Eq + Hash + 'static, T: Handed> Waiting<K, T> {
+impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Waiting<K, T, P> {
     /// Queues the caller that named the file `called` on the helper for
-    /// `key`; if none, calls `start_helper`, under the queues' lock so that
-    /// no second one starts meanwhile.
+    /// `key`, at the place `place` gives it; if there is no helper, calls
+    /// `start_helper`. Both under the queues' lock: no second helper starts
+    /// meanwhile, and places (the fair mode's tickets) are taken in the
+    /// order callers join the line. Taken before, two threads could join in
+    /// the other order, and a helper would wait for the later one's turn,
+    /// which waits for the earlier one, which waits for the helper (the
+    /// model checker's `fair_callers_on_one_helper_are_served_in_ticket_order`
+    /// deadlocks then).
     pub(crate) fn queue<E>(
-        queues: QueuesOf<K, T>,
+        queues: QueuesOf<K, T, P>,
         key: K,
         called: &Path,
+        place: impl FnOnce() -> Result<P, E>,
         start_helper: impl FnOnce() -> Result<(), E>,
     ) -> Result<Self, E> {
         let slot = Arc::new(Slot::new(called));
         {
             let mut map = queues().lock();
+            let entry = Queued {
+                slot: Arc::clone(&slot),
+                place: place()?,
+            };
             if let Some(queue) = map.get_mut(&key) {
-                queue.push_back(Arc::clone(&slot));
+                queue.push_back(entry);
             } else {
                 start_helper()?;
-                map.insert(key, VecDeque::from([Arc::clone(&slot)]));
+                map.insert(key, VecDeque::from([entry]));
             }
         }
         Ok(Self {
-            queue: Some((queues, key)),
+            queues,
+            key,
             slot,
             queued: true,
         })
-    }
-
-    /// A caller served by a helper of its own, which gets the other half: it
-    /// can tell whether the caller still waits, and [`hand_to`] it.
-    pub(crate) fn alone(called: &Path) -> (Self, Weak<Slot<T>>) {
-        let slot = Arc::new(Slot::new(called));
-        let helper = Arc::downgrade(&slot);
-        let waiting = Self {
-            queue: None,
-            slot,
-            queued: false,
-        };
-        (waiting, helper)
     }
 
     /// Blocks the calling thread until the outcome arrives or `deadline` passes.
@@ -283,15 +346,14 @@ impl<K: Copy + Eq + Hash + 'static, T: Handed> Waiting<K, T> {
 
     fn dequeue(&mut self) {
         if std::mem::take(&mut self.queued)
-            && let Some((queues, key)) = &self.queue
-            && let Some(queue) = queues().lock().get_mut(key)
+            && let Some(queue) = (self.queues)().lock().get_mut(&self.key)
         {
-            queue.retain(|queued| !Arc::ptr_eq(queued, &self.slot));
+            queue.retain(|queued| !Arc::ptr_eq(&queued.slot, &self.slot));
         }
     }
 }
 
-impl<K: Copy + Eq + Hash + 'static, T: Handed> Drop for Waiting<K, T> {
+impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Drop for Waiting<K, T, P> {
     fn drop(&mut self) {
         self.dequeue();
         // An outcome nobody will take: dropping it releases the lock. One

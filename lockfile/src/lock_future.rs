@@ -35,7 +35,7 @@ pub(crate) struct LockFuture {
     /// When the first try found the lock held: a wait that starts over keeps
     /// its deadline.
     started: Option<Instant>,
-    /// A fair waiter's place in the queue, taken before its first wait;
+    /// A fair waiter's place in the queue, taken as its wait starts;
     /// dropped when the wait starts over (the path names another lock file,
     /// with another queue), when the future completes or is dropped, which
     /// leaves the queue at once. A forked child's copy is its parent's place,
@@ -128,19 +128,13 @@ impl LockFuture {
             let err = timed_out(&self.path, self.wait, started, &held_elsewhere, self.access);
             return Poll::Ready(Err(err));
         }
-        if self.fair && self.ticket.is_none() {
-            let ticket = Ticket::take(&self.path, self.access, self.mode)?;
+        let waiting = if self.fair {
+            let (waiting, ticket) =
+                wait::start_fair(&self.path, &held_elsewhere, self.access, self.mode)?;
             self.ticket = Some(OwnProcess::new(ticket));
-        }
-        let waiting = match self.ticket.as_ref().map(OwnProcess::get) {
-            Some(ticket) => wait::start_fair(
-                &self.path,
-                &held_elsewhere,
-                ticket.turn(),
-                self.access,
-                self.mode,
-            )?,
-            None => wait::start(&self.path, &held_elsewhere, self.access, self.mode)?,
+            waiting
+        } else {
+            wait::start(&self.path, &held_elsewhere, self.access, self.mode)?
         };
         let deadline = match deadline {
             Some(at) => {

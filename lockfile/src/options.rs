@@ -65,9 +65,11 @@ use crate::{Backend, LockError, LockFile, LockedContext, LockedFile};
 /// The queue is made of the kernel's byte-range locks, so it is crash-safe: a
 /// waiter that times out, is cancelled (its future dropped) or dies leaves the
 /// queue at once, and there is nothing to clean up. Exclusion never depends
-/// on the queue, only on the lock file, as in the default mode. A timed or
-/// async fair waiter has a helper thread of its own (a waiter's place in the
-/// queue is its own); one whose caller gave up exits once its turn has come.
+/// on the queue, only on the lock file, as in the default mode. Timed and
+/// async fair waiters of a process share one helper thread per lock file, as
+/// in the default mode: it waits for each one's turn in ticket order and
+/// skips those that gave up, so a loop of timed-out attempts leaves at most
+/// one thread behind, which exits once nobody waits.
 ///
 /// To look for waiters cheaply, the first fair take creates the queue file,
 /// and a process keeps the queue files it looked at open (close-on-exec, at

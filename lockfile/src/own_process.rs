@@ -27,10 +27,6 @@ impl<T> OwnProcess<T> {
         self.pid == std::process::id()
     }
 
-    pub(crate) fn get(&self) -> &T {
-        self.value.as_ref().expect("present until dropped")
-    }
-
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.value.as_mut().expect("present until dropped")
     }

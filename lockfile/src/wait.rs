@@ -19,7 +19,7 @@ use std::path::Path;
 
 use crate::LockError;
 use crate::acquire::{Taken, lock_registered};
-use crate::fair::Turn;
+use crate::fair::{Ticket, Turn};
 use crate::handover::{self, Handed, Queues};
 use crate::open::Identified;
 use crate::sync::thread;
@@ -42,28 +42,32 @@ impl Handed for Outcome {
     }
 }
 
-/// Which helper serves a caller: the file, the lock it takes, and how it
-/// opens the file (`mode`: a read-only waiter's helper opens it read-only,
-/// which would fail a writer's content write). Callers that reached one file
-/// by different paths share its helper; each checks its own path once served.
+/// Which helper serves a caller: the file, the lock it takes, how it opens
+/// the file (`mode`: a read-only waiter's helper opens it read-only, which
+/// would fail a writer's content write), and whether its callers are fair
+/// (each waits for its ticket's turn). Callers that reached one file by
+/// different paths share its helper; each checks its own path once served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct HelperKey {
     file: FileId,
     access: Access,
     mode: u32,
+    fair: bool,
 }
 
 /// A caller's place in a helper's queue; dropping it leaves the queue and
 /// releases a lock that arrived too late.
-pub(crate) type Waiting = handover::Waiting<HelperKey, Outcome>;
+pub(crate) type Waiting = handover::Waiting<HelperKey, Outcome, Option<Turn>>;
+
+type WaitQueues = Queues<HelperKey, Outcome, Option<Turn>>;
 
 /// The callers queued on each helper of this process; a child forked without
 /// exec starts with none (its parent's helpers are not its threads), and
 /// never touches its parent's mutex, which a thread absent from the child may
 /// have held at the fork.
-static QUEUES: PerProcess<Queues<HelperKey, Outcome>> = PerProcess::new();
+static QUEUES: PerProcess<WaitQueues> = PerProcess::new();
 
-fn queues() -> &'static Queues<HelperKey, Outcome> {
+fn queues() -> &'static WaitQueues {
     QUEUES.get()
 }
 
@@ -79,61 +83,80 @@ pub(crate) fn start(
         file: held_elsewhere.id,
         access,
         mode,
+        fair: false,
     };
-    let io = |err| LockError::io(path, err);
-    Waiting::queue(queues, key, path, || {
-        let anchor = Anchor::new(path, &held_elsewhere.file).map_err(io)?;
-        let called = path.to_path_buf();
-        thread::Builder::new()
-            .name("lockfile-wait".to_owned())
-            .spawn(move || {
-                // Each time on a new open of the anchored file, never a copy
-                // of a caller's descriptor, which would share its lock state.
-                handover::run_helper(queues, key, || {
-                    anchor
-                        .open_registered(mode)
-                        .map_err(|err| LockError::io(&called, err))
-                        .and_then(|(file, registered)| {
-                            lock_registered(&called, file, registered, access)
-                        })
-                });
-            })
-            .map_err(io)?;
-        Ok(())
-    })
+    Waiting::queue(
+        queues,
+        key,
+        path,
+        || Ok(None),
+        || spawn_helper(path, held_elsewhere, key),
+    )
 }
 
-/// Starts a helper of this caller's own for a fair wait: it waits for the
-/// ticket's turn, then for the lock at `path` as any helper does. Fair
-/// waiters do not share helpers: each has its own place in the queue. A
-/// helper whose caller gave up (dropping the ticket, which leaves the
-/// queue at once) still waits for its turn, since a blocked lock request
-/// cannot be withdrawn, but then goes without touching the lock.
+/// Takes a ticket in the fair queue of the lock file at `path` and queues on
+/// the fair helper for the file `held_elsewhere`, starting one if none. The
+/// ticket is taken under the queues' lock, so this process's fair waiters
+/// join their helper's line in ticket order.
 pub(crate) fn start_fair(
     path: &Path,
     held_elsewhere: &Identified,
-    turn: Turn,
     access: Access,
     mode: u32,
-) -> Result<Waiting, LockError> {
-    let anchor = Anchor::new(path, &held_elsewhere.file).map_err(|err| LockError::io(path, err))?;
+) -> Result<(Waiting, Ticket), LockError> {
+    let key = HelperKey {
+        file: held_elsewhere.id,
+        access,
+        mode,
+        fair: true,
+    };
+    let mut ticket = None;
+    let waiting = Waiting::queue(
+        queues,
+        key,
+        path,
+        || {
+            Ok(Some(
+                ticket.insert(Ticket::take(path, access, mode)?).turn(),
+            ))
+        },
+        || spawn_helper(path, held_elsewhere, key),
+    )?;
+    Ok((waiting, ticket.expect("taken when queued")))
+}
+
+/// Starts the helper for `key`: for the first caller queued, it waits for its
+/// turn (fair callers), then opens the anchored file anew (its own open file
+/// description, never a copy of a caller's, which would share its lock state)
+/// and blocks for the lock; over and over until nobody is queued. A fair
+/// caller that left while the helper waited for its turn is not served: a
+/// blocked lock request cannot be withdrawn, so the helper moves on to the
+/// next one's turn without touching the lock.
+fn spawn_helper(path: &Path, held_elsewhere: &Identified, key: HelperKey) -> Result<(), LockError> {
+    let io = |err| LockError::io(path, err);
+    let anchor = Anchor::new(path, &held_elsewhere.file).map_err(io)?;
     let called = path.to_path_buf();
-    let (waiting, waiter) = Waiting::alone(path);
+    let name = if key.fair {
+        "lockfile-fair"
+    } else {
+        "lockfile-wait"
+    };
     thread::Builder::new()
-        .name("lockfile-fair".to_owned())
+        .name(name.to_owned())
         .spawn(move || {
-            let outcome = turn.wait().and_then(|()| {
-                if waiter.strong_count() == 0 {
-                    return Err(LockError::io(&called, io::ErrorKind::Interrupted.into()));
+            handover::run_helper(queues, key, |turn, still_first| {
+                if let Some(turn) = turn {
+                    turn.wait()?;
+                    if !still_first() {
+                        return Err(LockError::io(&called, io::ErrorKind::Interrupted.into()));
+                    }
                 }
                 let (file, registered) = anchor
-                    .open_registered(mode)
+                    .open_registered(key.mode)
                     .map_err(|err| LockError::io(&called, err))?;
-                lock_registered(&called, file, registered, access)
+                lock_registered(&called, file, registered, key.access)
             });
-            drop(turn);
-            handover::hand_to(&waiter, outcome);
         })
-        .map_err(|err| LockError::io(path, err))?;
-    Ok(waiting)
+        .map_err(io)?;
+    Ok(())
 }

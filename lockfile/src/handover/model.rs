@@ -16,21 +16,22 @@
 //! of reach for three or four threads sharing a map, a queue, slots and a
 //! timer, while shuttle's PCT scheduler gives a probabilistic guarantee for
 //! bugs of small depth in a bounded number of runs, which fits the test
-//! command's couple of minutes. loom's `Arc` also has no `Weak`, on which the
-//! timer and the fair mode's helpers rely, and its `Condvar` cannot time out
-//! either. shuttle's timed waits never time out, so time is a model clock the
+//! command's couple of minutes. loom's `Arc` also has no `Weak` (0.7), on
+//! which the timer relies, and its `Condvar` cannot time out either.
+//! shuttle's timed waits never time out, so time is a model clock the
 //! test moves (`sync::now`), and whether a deadline passed before or after a
 //! hand-over is one more choice the explorer makes.
 
+use std::collections::BTreeSet;
 use std::future::poll_fn;
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shuttle::sync::{Condvar, Mutex};
 use shuttle::{future, thread};
 
-use super::{Handed, Queues, Waiting, hand_to, run_helper};
+use super::{Handed, Place, Queues, QueuesOf, Waiting, run_helper};
 use crate::{sync, timer};
 
 /// Schedules explored per test, and the bug depth PCT aims for.
@@ -89,10 +90,90 @@ fn queues() -> &'static Queues<u8, Token> {
     &QUEUES
 }
 
-/// One execution: the lock, held by someone outside to begin with, and a
-/// count of the helper threads still running.
+/// The fair mode's queue file, as far as the hand-over can tell: tickets
+/// taken in order, and a ticket's turn comes once no earlier one is left.
+#[derive(Default)]
+struct Line {
+    /// The next number, and the tickets alive.
+    tickets: Mutex<(u64, BTreeSet<u64>)>,
+    left: Condvar,
+}
+
+/// A place in the [`Line`], left when dropped.
+struct Ticket {
+    line: Arc<Line>,
+    number: u64,
+}
+
+impl Ticket {
+    fn take(line: &Arc<Line>) -> Self {
+        let mut tickets = line.tickets.lock().unwrap();
+        let number = tickets.0;
+        tickets.0 += 1;
+        tickets.1.insert(number);
+        Self {
+            line: Arc::clone(line),
+            number,
+        }
+    }
+
+    fn turn(&self) -> Turn {
+        Turn {
+            line: Arc::clone(&self.line),
+            number: self.number,
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.line.tickets.lock().unwrap().1.remove(&self.number);
+        self.line.left.notify_all();
+    }
+}
+
+#[derive(Clone)]
+struct Turn {
+    line: Arc<Line>,
+    number: u64,
+}
+
+impl Turn {
+    fn wait(&self) {
+        let mut tickets = self.line.tickets.lock().unwrap();
+        while tickets.1.first().is_some_and(|first| *first < self.number) {
+            tickets = self.line.left.wait(tickets).unwrap();
+        }
+    }
+}
+
+impl Place for Turn {
+    fn may_serve(&self, other: &Self) -> bool {
+        self.number == other.number
+    }
+}
+
+/// What a fair helper hands over: `None` to a caller that left while the
+/// helper waited for its turn.
+impl Handed for Option<Token> {
+    fn for_caller(self, _called: &Path) -> Self {
+        self
+    }
+}
+
+/// This execution's fair queues, as `wait.rs` keys fair helpers apart.
+fn fair_queues() -> &'static Queues<u8, Option<Token>, Option<Turn>> {
+    shuttle::lazy_static! {
+        static ref QUEUES: Queues<u8, Option<Token>, Option<Turn>> = Queues::default();
+    }
+    &QUEUES
+}
+
+/// One execution: the lock, held by someone outside to begin with, its fair
+/// line, and a count of the helper threads still running.
 struct World {
     lock: Arc<Lock>,
+    line: Arc<Line>,
     helpers: Arc<(Mutex<usize>, Condvar)>,
 }
 
@@ -100,44 +181,71 @@ impl World {
     fn held() -> (Self, Token) {
         let lock = Arc::new(Lock::default());
         let outside = lock.take();
-        let helpers = Arc::default();
-        (Self { lock, helpers }, outside)
+        let world = Self {
+            lock,
+            line: Arc::default(),
+            helpers: Arc::default(),
+        };
+        (world, outside)
     }
 
     fn helpers(&self) -> usize {
         *self.helpers.0.lock().unwrap()
     }
 
-    /// Queues a caller as `wait::start` does; its helper, if it starts one,
-    /// takes the model lock where the real one blocks in flock(2).
-    fn start(&self) -> Waiting<u8, Token> {
-        let (lock, helpers) = (Arc::clone(&self.lock), Arc::clone(&self.helpers));
-        Waiting::queue(queues, KEY, Path::new("model.lock"), || {
-            *helpers.0.lock().unwrap() += 1;
-            thread::spawn(move || {
-                run_helper(queues, KEY, || lock.take());
-                *helpers.0.lock().unwrap() -= 1;
-                helpers.1.notify_all();
-            });
-            Ok::<(), ()>(())
-        })
-        .expect("starting a model helper cannot fail")
-    }
-
-    /// A caller with a helper of its own, as `wait::start_fair` does.
-    fn start_alone(&self) -> Waiting<u8, Token> {
-        let (waiting, waiter): (_, Weak<_>) = Waiting::alone(Path::new("model.lock"));
-        let (lock, helpers) = (Arc::clone(&self.lock), Arc::clone(&self.helpers));
+    /// Starts a helper as `wait::spawn_helper` does, counted while it runs.
+    fn spawn_helper<T: Handed, P: Place>(
+        &self,
+        queues: QueuesOf<u8, T, P>,
+        take: impl FnMut(&P, &dyn Fn() -> bool) -> T + Send + 'static,
+    ) {
+        let helpers = Arc::clone(&self.helpers);
         *helpers.0.lock().unwrap() += 1;
         thread::spawn(move || {
-            // As the fair helper: a caller that left is not served.
-            if waiter.strong_count() > 0 {
-                hand_to(&waiter, lock.take());
-            }
+            run_helper(queues, KEY, take);
             *helpers.0.lock().unwrap() -= 1;
             helpers.1.notify_all();
         });
-        waiting
+    }
+
+    /// Queues a caller as `wait::start` does; its helper, if it starts one,
+    /// takes the model lock where the real one blocks in flock(2).
+    fn start(&self) -> Waiting<u8, Token> {
+        let lock = Arc::clone(&self.lock);
+        Waiting::queue(
+            queues,
+            KEY,
+            Path::new("model.lock"),
+            || Ok(()),
+            || {
+                self.spawn_helper(queues, move |(), _| lock.take());
+                Ok::<(), ()>(())
+            },
+        )
+        .expect("starting a model helper cannot fail")
+    }
+
+    /// Queues a fair caller as `wait::start_fair` does: a ticket taken
+    /// under the queues' lock, and a helper that waits for the first
+    /// caller's turn, and does not take the lock for one that left.
+    fn start_fair(&self) -> (Waiting<u8, Option<Token>, Option<Turn>>, Ticket) {
+        let lock = Arc::clone(&self.lock);
+        let mut ticket = None;
+        let waiting = Waiting::queue(
+            fair_queues,
+            KEY,
+            Path::new("model.lock"),
+            || Ok(Some(ticket.insert(Ticket::take(&self.line)).turn())),
+            || {
+                self.spawn_helper(fair_queues, move |turn: &Option<Turn>, still_first| {
+                    turn.as_ref().expect("fair callers have turns").wait();
+                    still_first().then(|| lock.take())
+                });
+                Ok::<(), ()>(())
+            },
+        )
+        .expect("starting a model helper cannot fail");
+        (waiting, ticket.expect("taken when queued"))
     }
 
     /// Once everyone is done: every helper exits, and the lock is free.
@@ -259,18 +367,57 @@ fn a_deadline_firing_while_the_lock_stays_held() {
     });
 }
 
+/// Two fair callers of this process on one helper, in separate threads, and
+/// a ticket taken before theirs (another process's): the helper serves them
+/// in ticket order once the earlier ticket leaves, each gets the lock.
 #[test]
-fn a_caller_with_a_helper_of_its_own_leaving_before_the_hand_over() {
+fn fair_callers_on_one_helper_are_served_in_ticket_order() {
     check(|| {
         let (world, outside) = World::held();
-        let quitter = world.start_alone();
-        let release = thread::spawn(move || drop(outside));
-        drop(quitter.wait_until(sync::now()));
+        let earlier = Ticket::take(&world.line);
+        let world = Arc::new(world);
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let world = Arc::clone(&world);
+                thread::spawn(move || {
+                    let (waiting, ticket) = world.start_fair();
+                    let token = waiting.wait_until(never());
+                    assert!(token.flatten().is_some(), "a fair caller gets the lock");
+                    drop(ticket);
+                })
+            })
+            .collect();
+        let release = thread::spawn(move || drop((earlier, outside)));
+        for caller in callers {
+            caller.join().unwrap();
+        }
         release.join().unwrap();
-        // Its helper hands over to nobody or to a caller gone by then:
-        // either way the lock is released, which this caller then sees.
-        let next = world.start_alone();
-        assert!(next.wait_until(never()).is_some(), "the lock was let go");
+        Arc::into_inner(world).expect("all callers done").finish();
+    });
+}
+
+/// A fair caller gives up while the helper waits for its turn: the helper
+/// moves on to the next caller's turn, which gets the lock.
+#[test]
+fn a_fair_caller_leaving_while_the_helper_waits_for_its_turn() {
+    check(|| {
+        let (world, outside) = World::held();
+        let earlier = Ticket::take(&world.line);
+        let (quitter, quitter_ticket) = world.start_fair();
+        let (stayer, stayer_ticket) = world.start_fair();
+        let release = thread::spawn(move || drop((earlier, outside)));
+        let quit = thread::spawn(move || {
+            drop(quitter.wait_until(sync::now()));
+            drop(quitter_ticket);
+        });
+        let got = stayer.wait_until(never()).flatten();
+        assert!(
+            got.is_some(),
+            "the caller behind one that gave up gets the lock"
+        );
+        drop((got, stayer_ticket));
+        quit.join().unwrap();
+        release.join().unwrap();
         world.finish();
     });
 }
