@@ -60,11 +60,15 @@ fn says(content: &str, medium: Medium) -> String {
 }
 
 /// Who holds a lock held right now, for a message: `held by pid 42 on
-/// web-1`, `held shared`, `held; the file does not say by whom`; with the
+/// web-1`, `held shared`, `held; the file does not say by whom`, or that
+/// fair waiters come first (`--fair`'s one try); with the
 /// kernel's view, `held by pid 20520 (flock); the file names pid 20464, an
 /// earlier holder`, `held by pid 3121 (nightly-daemon), which inherited it
 /// from pid 3100 (gone)`.
 pub(crate) fn held(holder: &Holder, medium: Medium) -> String {
+    if holder.fair_waiters_first {
+        return "fair waiters are queued for it, and --fair does not overtake them".to_owned();
+    }
     if holder.shared {
         return "held shared".to_owned();
     }
@@ -205,6 +209,16 @@ mod tests {
         assert_eq!(
             named(&holder("42\ntest db::one (pid 7)")).as_deref(),
             Some("pid 42")
+        );
+    }
+
+    #[test]
+    fn fair_waiters_first_is_said_instead_of_an_earlier_holders_content() {
+        let mut refused = holder("42;web-1");
+        refused.fair_waiters_first = true;
+        assert_eq!(
+            held(&refused, Medium::File),
+            "fair waiters are queued for it, and --fair does not overtake them"
         );
     }
 

@@ -12,7 +12,7 @@ use crate::open::{Identified, READ_ONLY, identify, inspect, open_lock_file, path
 use crate::sys::{self, Access, FileId};
 use crate::template::Template;
 use crate::wait;
-use crate::{LockError, held, holder};
+use crate::{Holder, LockError, held, holder};
 
 /// How long to wait for a lock that is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,13 +138,28 @@ pub(crate) enum FirstTry {
     Locked(Taken),
     /// Someone holds it; this descriptor does not hold it, but can read it.
     Held(Identified),
+    /// A fair newcomer's: fair waiters are queued for it, which it does not
+    /// overtake; the lock may be free. This descriptor does not hold it.
+    Queued(Identified),
+}
+
+impl FirstTry {
+    /// The descriptor of a lock not ours, and whether fair waiters came
+    /// first; `Err` with the lock if it is ours.
+    pub(crate) fn not_ours(self) -> Result<(Identified, bool), Taken> {
+        match self {
+            Self::Locked(taken) => Err(taken),
+            Self::Held(held) => Ok((held, false)),
+            Self::Queued(held) => Ok((held, true)),
+        }
+    }
 }
 
 /// Opens `path` and tries its lock once; on success, writes the content.
 pub(crate) fn try_once(path: &Path, request: Request<'_>) -> Result<FirstTry, LockError> {
     match try_take(path, request)? {
         FirstTry::Locked(taken) => finish(path, taken, request).map(FirstTry::Locked),
-        held @ FirstTry::Held(_) => Ok(held),
+        not_ours => Ok(not_ours),
     }
 }
 
@@ -219,15 +234,15 @@ pub(crate) fn acquire(
     // ticket is given back and a new one taken there.
     let mut ticket = None;
     loop {
-        let held_elsewhere = match first_try(path, request, fair)? {
-            FirstTry::Locked(taken) => return Ok(Acquired { taken, ticket }),
-            FirstTry::Held(held_elsewhere) => held_elsewhere,
+        let (held_elsewhere, queued) = match first_try(path, request, fair)?.not_ours() {
+            Err(taken) => return Ok(Acquired { taken, ticket }),
+            Ok(not_ours) => not_ours,
         };
         // The clock starts at the first failed try: the open before it is
         // microseconds, and the uncontended path need not read the clock.
         let started = *started.get_or_insert_with(Instant::now);
         if wait == Wait::For(Duration::ZERO) {
-            return Err(contended(path, &held_elsewhere, access));
+            return Err(contended(path, &held_elsewhere, access, queued));
         }
         let deadline = wait.deadline(started);
         // Only a wait that can never end is refused, and only where that is
@@ -334,10 +349,20 @@ pub(crate) fn finish(path: &Path, taken: Taken, request: Request<'_>) -> Result<
     Ok(taken)
 }
 
-pub(crate) fn contended(path: &Path, held_elsewhere: &Identified, access: Access) -> LockError {
+/// A one try refused: the lock is held, or (`fair_waiters_first`) fair
+/// waiters are queued for it.
+pub(crate) fn contended(
+    path: &Path,
+    held_elsewhere: &Identified,
+    access: Access,
+    fair_waiters_first: bool,
+) -> LockError {
     LockError::Contended {
         path: path.to_path_buf(),
-        holder: holder::look(&held_elsewhere.file, held_elsewhere.id, access),
+        holder: Holder {
+            fair_waiters_first,
+            ..holder::look(&held_elsewhere.file, held_elsewhere.id, access)
+        },
     }
 }
 

@@ -238,6 +238,10 @@ impl fmt::Display for LockError {
 /// `: held by pid 20520 (flock); the file names 20464;vm, an earlier holder`.
 /// (A content without a pid is the holder's own words, kept as they are.)
 fn write_holder(f: &mut fmt::Formatter<'_>, holder: &Holder) -> fmt::Result {
+    if holder.fair_waiters_first {
+        return f
+            .write_str(": fair waiters are queued for it, and a fair lock does not overtake them");
+    }
     if holder.shared {
         return write!(f, ": held shared");
     }

@@ -76,10 +76,10 @@ pub(crate) fn first_try(path: &Path, request: Request<'_>) -> Result<FirstTry, L
                 // (semantic 17), before it is looked at as someone else's.
                 let held = locked.into_held(path)?;
                 queued?;
-                Ok(FirstTry::Held(held))
+                Ok(FirstTry::Queued(held))
             }
         },
-        held @ FirstTry::Held(_) => Ok(held),
+        not_ours => Ok(not_ours),
     }
 }
 

@@ -62,6 +62,11 @@ pub struct Holder {
     /// NAME (pid PID)`, checked against the pid of the first). `None`
     /// outside tests, and for shared holders, who write nothing.
     pub test: Option<String>,
+    /// Whether a fair one try was refused because fair waiters are queued
+    /// for the lock, which it does not overtake (fair mode, F2), rather than
+    /// because the lock is held: the lock may be free, and `content` is then
+    /// an earlier holder's.
+    pub fair_waiters_first: bool,
 }
 
 impl Holder {
@@ -102,6 +107,7 @@ impl Holder {
             kernel: Box::new(KernelView::Unknown),
             named_holds: None,
             test,
+            fair_waiters_first: false,
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::acquire::{FirstTry, Request, Wait, conclude, contended, first_try, timed_out};
+use crate::acquire::{Request, Wait, conclude, contended, first_try, timed_out};
 use crate::fair::{self, Ticket};
 use crate::open::Identified;
 use crate::own_process::OwnProcess;
@@ -112,12 +112,14 @@ impl LockFuture {
         if self.fair {
             fair::check_supported(&self.path)?;
         }
-        let held_elsewhere = match first_try(&self.path, self.request(), self.fair)? {
-            FirstTry::Locked(taken) => return Poll::Ready(Ok(self.lock_file(taken))),
-            FirstTry::Held(held_elsewhere) => held_elsewhere,
-        };
+        let (held_elsewhere, queued) =
+            match first_try(&self.path, self.request(), self.fair)?.not_ours() {
+                Err(taken) => return Poll::Ready(Ok(self.lock_file(taken))),
+                Ok(not_ours) => not_ours,
+            };
         if self.wait == Wait::For(Duration::ZERO) {
-            return Poll::Ready(Err(contended(&self.path, &held_elsewhere, self.access)));
+            let err = contended(&self.path, &held_elsewhere, self.access, queued);
+            return Poll::Ready(Err(err));
         }
         // No deadlock check: this task yields while it waits, so a holder on
         // this thread can still run and release.

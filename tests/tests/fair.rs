@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use scoped_lockfile::{LockError, LockFile, LockOptions};
 use support::{Holder, PATIENCE, XorShift};
 
 const APART: Duration = Duration::from_millis(100);
@@ -486,6 +487,35 @@ fn a_fair_one_try_does_not_overtake_a_queued_waiter() {
     assert_eq!(one_try(&["--fair"]), Some(3));
     assert_eq!(one_try(&["--fair", "--shared"]), Some(3));
     assert_eq!(one_try(&[]), Some(0), "the default mode is not queued");
+    // Refused because of the queue, not a holder: the error says so, and not
+    // "held by" the pid the last holder (just above) left in the file.
+    let err = LockOptions::new()
+        .fair()
+        .timeout(Duration::ZERO)
+        .lock(&path)
+        .unwrap_err();
+    let LockError::Contended { holder, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(holder.fair_waiters_first, "{holder:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Couldn't lock '{p}': fair waiters are queued for it, and a fair lock does not \
+             overtake them"
+        )
+    );
+    let held = LockFile::new(&path).unwrap();
+    let err = LockOptions::new()
+        .fair()
+        .timeout(Duration::ZERO)
+        .lock(&path)
+        .unwrap_err();
+    assert!(
+        matches!(&err, LockError::Contended { holder, .. } if !holder.fair_waiters_first),
+        "held, whatever the queue says: {err:?}"
+    );
+    drop(held);
     drop(writer.stdin.take());
     writer.wait().unwrap();
     assert_eq!(one_try(&["--fair"]), Some(0));
