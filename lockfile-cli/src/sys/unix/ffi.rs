@@ -24,30 +24,16 @@ static RECORDED: AtomicBool = AtomicBool::new(false);
 /// Records which signals we were started with ignored, before Rust's runtime
 /// starts: it sets SIGPIPE to ignored for itself, and a child it starts gets
 /// SIGPIPE at its default, so what the caller wanted (`trap '' PIPE`) would
-/// be lost. A constructor, run by the dynamic loader before `main`.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+/// be lost. A constructor, run by the dynamic loader before `main`: an ELF
+/// `.init_array` entry, or on Apple platforms a `__mod_init_func` one.
 #[used]
-#[unsafe(link_section = ".init_array")]
+#[cfg_attr(
+    target_vendor = "apple",
+    unsafe(link_section = "__DATA,__mod_init_func")
+)]
+#[cfg_attr(not(target_vendor = "apple"), unsafe(link_section = ".init_array"))]
 static RECORD_AT_START: extern "C" fn() = record_at_start;
 
-#[cfg_attr(
-    not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )),
-    allow(dead_code)
-)]
 extern "C" fn record_at_start() {
     let mut ignored = 0_u64;
     for signal in 1..64 {
