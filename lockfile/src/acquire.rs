@@ -261,7 +261,7 @@ pub(crate) fn acquire(
                     not_in_children = Some(ticket.waiting());
                     ticket.wait_turn()?;
                 }
-                wait_forever(path, &held_elsewhere, request)?
+                wait_forever(path, held_elsewhere, request)?
             }
             Some(deadline) => {
                 let waited = if Instant::now() < deadline {
@@ -295,14 +295,18 @@ pub(crate) fn acquire(
 
 /// Blocks the calling thread in the kernel on a new open of the file the
 /// first try opened (not of the path, which may name another file by now).
+/// The first try's descriptor and the anchor are closed before the wait, so
+/// that the hand-over does not wait for their closing.
 fn wait_forever(
     path: &Path,
-    held_elsewhere: &Identified,
+    held_elsewhere: Identified,
     request: Request<'_>,
 ) -> Result<Taken, LockError> {
     let io = |err| LockError::io(path, err);
     let anchor = sys::Anchor::new(path, &held_elsewhere.file).map_err(io)?;
+    drop(held_elsewhere);
     let (file, registered) = anchor.open_registered(request.mode).map_err(io)?;
+    drop(anchor);
     lock_registered(path, file, registered, request.access)
 }
 
