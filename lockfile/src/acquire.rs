@@ -252,14 +252,13 @@ pub(crate) fn acquire(
                 path: path.to_path_buf(),
             });
         }
-        // A fair waiter's ticket (a new one each wait), registered for forks.
-        let mut not_in_children = None;
+        // A fair waiter's ticket is a new one each wait.
         let taken = match deadline {
             None => {
                 if fair {
-                    let ticket = ticket.insert(Ticket::take(path, access, mode)?);
-                    not_in_children = Some(ticket.waiting());
-                    ticket.wait_turn()?;
+                    ticket
+                        .insert(Ticket::take(path, access, mode)?)
+                        .wait_turn()?;
                 }
                 wait_forever(path, held_elsewhere, request)?
             }
@@ -268,7 +267,7 @@ pub(crate) fn acquire(
                     let waiting = if fair {
                         let (waiting, taken) =
                             wait::start_fair(path, &held_elsewhere, access, mode)?;
-                        not_in_children = Some(ticket.insert(taken).waiting());
+                        ticket = Some(taken);
                         waiting
                     } else {
                         wait::start(path, &held_elsewhere, access, mode)?
@@ -285,7 +284,9 @@ pub(crate) fn acquire(
             }
         };
         // From here on the ticket is a guard's, which a forked child copies.
-        drop(not_in_children);
+        if let Some(ticket) = &mut ticket {
+            ticket.now_a_guards();
+        }
         if let Some(taken) = conclude(path, taken, request)? {
             return Ok(Acquired { taken, ticket });
         }

@@ -165,8 +165,17 @@ impl Found {
 /// A place in the queue: the slot's byte, locked on our open of the queue
 /// file until this is dropped. Dropping it unlocks the slot explicitly (a
 /// forked child's copy of the descriptor must not keep it), then closes.
+///
+/// While its wait lasts the descriptor is registered (from its open): a
+/// child forked meanwhile, by any thread, gets it pointed at `/dev/null`, so
+/// the child never keeps its parent's place in the queue, also not once the
+/// parent is gone. Once the lock is taken the ticket is a guard's, which a
+/// child may share ([`Ticket::now_a_guards`]).
 #[derive(Debug)]
 pub(crate) struct Ticket {
+    /// Dropped before the queue file may be closed: a fork in between must
+    /// not find a registered number that another open may reuse.
+    registered: Option<sys::WaitingDescriptor>,
     queue: Arc<Queue>,
     number: u64,
     access: Access,
@@ -185,29 +194,33 @@ impl Ticket {
     pub(crate) fn take(lock_path: &Path, access: Access, mode: u32) -> Result<Self, LockError> {
         let path = queue_path(lock_path);
         // The counter is written even by a holder of a read-only lock file.
-        let file = identify(&path, open_lock_file(&path, mode & !READ_ONLY)?)?.file;
-        let number = take_number(&file, access).map_err(|err| LockError::io(&path, err))?;
-        Ok(Self {
-            queue: Arc::new(Queue { file, path }),
-            number,
-            access,
-        })
+        let (file, registered) = sys::WaitingDescriptor::open(|| {
+            Ok::<_, LockError>(identify(&path, open_lock_file(&path, mode & !READ_ONLY)?)?.file)
+        })?;
+        match take_number(&file, access) {
+            Ok(number) => Ok(Self {
+                registered: Some(registered),
+                queue: Arc::new(Queue { file, path }),
+                number,
+                access,
+            }),
+            Err(err) => {
+                drop(registered);
+                drop(file);
+                Err(LockError::io(&path, err))
+            }
+        }
+    }
+
+    /// The lock is taken: from here on the ticket is a guard's, whose
+    /// descriptor a forked child may share as it shares the lock file's.
+    pub(crate) fn now_a_guards(&mut self) {
+        self.registered = None;
     }
 
     /// Blocks until every earlier ticket this one must wait for is gone.
     pub(crate) fn wait_turn(&self) -> Result<(), LockError> {
         self.turn().wait()
-    }
-
-    /// While it lives, a child forked by another thread closes its copy of
-    /// the queue descriptor: should this process die while it waits, the
-    /// copy would keep its place in the queue for as long as the child
-    /// lives. For a thread blocked waiting only (sync waits): the child
-    /// never runs that thread's code, so never drops this ticket and closes
-    /// the number again. An async waiter's ticket may live in the forking
-    /// thread's memory, and is not registered.
-    pub(crate) fn waiting(&self) -> sys::WaitingDescriptor {
-        sys::WaitingDescriptor::register(&self.queue.file)
     }
 
     /// What a helper thread needs to wait for this ticket's turn while the
@@ -224,6 +237,8 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         let _ = sys::range_unlock(&self.queue.file, slot(self.number), 1);
+        // Unregistered before the close (the last `Arc<Queue>` may be ours).
+        drop(self.registered.take());
     }
 }
 

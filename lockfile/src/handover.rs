@@ -128,12 +128,20 @@ type Lines<K, T, P> = HashMap<K, VecDeque<Queued<T, P>>>;
 /// The callers queued on each helper, by key, in the order they joined.
 pub(crate) struct Queues<K, T, P = ()> {
     queues: Mutex<Lines<K, T, P>>,
+    /// A lock per key, held while a caller takes its place and joins the
+    /// line: taking a place may block (a fair ticket: an open, and a lock of
+    /// the queue file's counter that another process holds for a moment, or
+    /// longer if it is stopped), so it is not done under `queues`, which
+    /// every wait, timeout and hand-over of the process needs. An entry lives
+    /// while a caller uses it.
+    joining: Mutex<HashMap<K, Arc<Mutex<()>>>>,
 }
 
 impl<K, T, P> Default for Queues<K, T, P> {
     fn default() -> Self {
         Self {
             queues: Mutex::new(HashMap::new()),
+            joining: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -146,6 +154,31 @@ pub(crate) type QueuesOf<K, T, P> = fn() -> &'static Queues<K, T, P>;
 impl<K: Copy + Eq + Hash, T: Handed, P: Place> Queues<K, T, P> {
     fn lock(&self) -> MutexGuard<'_, Lines<K, T, P>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `join` under `key`'s joining lock.
+    fn joining<R>(&self, key: K, join: impl FnOnce() -> R) -> R {
+        let joining = || self.joining.lock().unwrap_or_else(PoisonError::into_inner);
+        let lock = Arc::clone(
+            joining()
+                .entry(key)
+                .or_insert_with(|| Arc::new(Mutex::new(()))),
+        );
+        let joined = {
+            let _joining = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            join()
+        };
+        // The last one out forgets the key's lock: clones are made under
+        // `joining` only, so a count of one there is the map's alone.
+        let mut locks = joining();
+        drop(lock);
+        if locks
+            .get(&key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            locks.remove(&key);
+        }
+        joined
     }
 
     /// The place of the first caller queued on `key`'s helper; `None` when
@@ -235,13 +268,15 @@ pub(crate) struct Waiting<K: Copy + Eq + Hash + 'static, T: Handed, P: Place = (
 impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Waiting<K, T, P> {
     /// Queues the caller that named the file `called` on the helper for
     /// `key`, at the place `place` gives it; if there is no helper, calls
-    /// `start_helper`. Both under the queues' lock: no second helper starts
-    /// meanwhile, and places (the fair mode's tickets) are taken in the
+    /// `start_helper`, under the queues' lock, so no second one starts
+    /// meanwhile. The place is taken and the line joined under `key`'s
+    /// joining lock, so places (the fair mode's tickets) are taken in the
     /// order callers join the line. Taken before, two threads could join in
     /// the other order, and a helper would wait for the later one's turn,
     /// which waits for the earlier one, which waits for the helper (the
     /// model checker's `fair_callers_on_one_helper_are_served_in_ticket_order`
-    /// deadlocks then).
+    /// deadlocks then). Not under the queues' lock: taking a place may
+    /// block, and other keys' waits and hand-overs go on meanwhile.
     pub(crate) fn queue<E>(
         queues: QueuesOf<K, T, P>,
         key: K,
@@ -250,19 +285,20 @@ impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Waiting<K, T, P> {
         start_helper: impl FnOnce() -> Result<(), E>,
     ) -> Result<Self, E> {
         let slot = Arc::new(Slot::new(called));
-        {
-            let mut map = queues().lock();
+        queues().joining(key, || {
             let entry = Queued {
                 slot: Arc::clone(&slot),
                 place: place()?,
             };
+            let mut map = queues().lock();
             if let Some(queue) = map.get_mut(&key) {
                 queue.push_back(entry);
             } else {
                 start_helper()?;
                 map.insert(key, VecDeque::from([entry]));
             }
-        }
+            Ok(())
+        })?;
         Ok(Self {
             queues,
             key,

@@ -3,9 +3,10 @@
 //! helper and timer thread serving it are its parent's, the mutexes in it may
 //! have been held at the fork by a parent's thread absent from the child, and
 //! a fair ticket in it is its parent's place in the queue. The child leaks
-//! such a copy rather than drop it: a few bytes and descriptors (pointed at
-//! `/dev/null` by the fork handler, or a queue descriptor whose place the
-//! parent lets go explicitly), never a lock nor a hang.
+//! such a copy rather than drop it: a few bytes and descriptors, every one
+//! registered while the wait lasts and so pointed at `/dev/null` by the fork
+//! handler (the lock file's, the fair queue's), never a lock, a place in the
+//! queue nor a hang.
 
 /// `T`, dropped only in the process that made it; leaked in a forked child.
 pub(crate) struct OwnProcess<T> {

@@ -12,6 +12,18 @@ fn pid() -> u32 {
     std::process::id()
 }
 
+/// Held while a test of this binary spawns a process, and by the tests that
+/// look at a lock right after releasing it or at the kernel's list of its
+/// holders: a process being spawned holds a copy of every descriptor until
+/// its `exec` (documented on `LockFile`), which would show as a holder.
+static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn no_spawns() -> std::sync::MutexGuard<'static, ()> {
+    SPAWNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The host name as `uname -n` (Windows: `hostname`) reports it, independent
 /// of the crate's lookup.
 fn hostname() -> String {
@@ -20,7 +32,10 @@ fn hostname() -> String {
     if cfg!(unix) {
         command.arg("-n");
     }
-    let out = command.output().unwrap();
+    let out = {
+        let _spawning = no_spawns();
+        command.output().unwrap()
+    };
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -28,6 +43,7 @@ fn hostname() -> String {
 fn default_content_is_space_pid_newline() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
+    let _no_spawns = no_spawns();
     let lock = LockFile::new(&path).unwrap();
     let probed = scoped_lockfile::probe(&path).unwrap();
     assert!(matches!(probed, scoped_lockfile::Probe::Held { .. }));
@@ -82,6 +98,7 @@ fn longer_previous_content_is_cut() {
 fn failed_attempt_leaves_holder_content_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("build.lock");
+    let _no_spawns = no_spawns();
     let held = LockFile::with_content_template(&path, "4242;web-1").unwrap();
 
     let err = LockFile::with_content_template(&path, "{pid};a-much-longer-hostname").unwrap_err();
@@ -227,6 +244,7 @@ fn the_holder_tells_a_gone_process_from_a_running_one_on_this_host() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lock");
     // A process that has exited and been reaped: its pid is free.
+    let spawning = no_spawns();
     let mut child = if cfg!(windows) {
         std::process::Command::new("cmd")
             .args(["/C", "exit"])
@@ -236,6 +254,7 @@ fn the_holder_tells_a_gone_process_from_a_running_one_on_this_host() {
     }
     .unwrap();
     let gone = child.id();
+    drop(spawning);
     child.wait().unwrap();
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let _held = LockFile::with_content_template(&path, &format!("{gone};{host}")).unwrap();

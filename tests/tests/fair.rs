@@ -654,3 +654,59 @@ impl Drop for KilledOnDrop {
             .status();
     }
 }
+
+/// A fair waiter held up taking its ticket (the counter's lock held, as by a
+/// participant stopped while taking one) holds up that lock's fair waiters
+/// only: this process's waits on another lock, timed and async, still end at
+/// their deadlines.
+#[test]
+fn a_stalled_ticket_take_holds_up_no_wait_on_another_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = (dir.path().join("x.lock"), dir.path().join("y.lock"));
+    let queue = dir.path().join("x.lock.queue");
+    std::fs::write(&queue, 0_u64.to_le_bytes()).unwrap();
+    let x_holder = Holder::locked(&["lock", x.to_str().unwrap()]);
+    let y_holder = Holder::locked(&["lock", y.to_str().unwrap()]);
+    let Some(mut taking) = python_range_lock(&queue, 0, 8, "EX") else {
+        return;
+    };
+    let fair = {
+        let x = x.clone();
+        std::thread::spawn(move || {
+            LockOptions::new()
+                .fair()
+                .timeout(Duration::from_secs(60))
+                .lock(&x)
+                .map(drop)
+        })
+    };
+    // Time for the fair waiter to block on the counter.
+    std::thread::sleep(Duration::from_millis(300));
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let short = LockOptions::new().timeout(Duration::from_millis(200));
+        let timed = short.lock(&y);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let awaited = runtime.block_on(short.lock_async(&y));
+        let timed_out =
+            |result: Result<LockFile, LockError>| matches!(result, Err(LockError::Timeout { .. }));
+        let _ = done.send((timed_out(timed), timed_out(awaited)));
+    });
+    let waited = waited.recv_timeout(PATIENCE);
+    // Let the ticket be taken before anything can fail, so all unwinds.
+    drop(taking.stdin.take());
+    taking.wait().unwrap();
+    assert_eq!(
+        waited.ok(),
+        Some((true, true)),
+        "waits on y ended at their deadlines while x's ticket take was held up"
+    );
+    x_holder.release();
+    fair.join()
+        .unwrap()
+        .expect("the fair waiter gets x once it is free");
+    y_holder.release();
+}

@@ -80,3 +80,26 @@ fn a_fair_async_wait_carried_into_a_forked_child_ends_there() {
     let out = storm(&["fork-pending-async", dir.path().to_str().unwrap(), "--fair"]);
     assert_eq!(out, "forever: got; timed: timed out");
 }
+
+/// A daemon's fork: the parent exits while its fair async wait is pending,
+/// and the child awaits its copy. The child's copy of the parent's queue
+/// descriptor is let go at the fork, so the parent's place in the queue goes
+/// with the parent, and the child, starting over, gets the lock.
+#[test]
+fn a_fair_async_wait_carried_into_a_child_whose_parent_exits_gets_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = storm(&["fork-async-parent-exits", dir.path().to_str().unwrap()]);
+    let pid = out.strip_prefix("child ").unwrap().to_owned();
+    let result = dir.path().join("result");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !result.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let got = std::fs::read_to_string(&result);
+    if got.is_err() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+    }
+    assert_eq!(got.ok().as_deref(), Some("got"), "the child hung");
+}

@@ -34,10 +34,12 @@
 //!   error) for a handle opened to read, which Windows' flush refuses.
 //! - `HOLDER_OFFSET`: where a waiter can read the holder's content from (1 on
 //!   Windows, whose locks are mandatory: byte 0 is the locked one).
-//! - `WaitingDescriptor::register(&File)`: while it lives, a child forked by
-//!   this process does not keep a copy of this descriptor (that a thread of
-//!   ours blocks on), which would hold the lock once the wait gets it
-//!   (nothing to do on Windows, which has no fork).
+//! - `WaitingDescriptor::open(|| open a File)`: opens a descriptor with
+//!   forks held back and registers it; while the registration lives, a child
+//!   forked by this process does not keep a copy of this descriptor (that a
+//!   thread of ours blocks on, or a fair ticket's), which would hold the lock
+//!   or the queue slot once the wait gets it or the parent is gone (nothing
+//!   to do on Windows, which has no fork).
 //! - `clear_nonblocking(&File)`: undo the non-blocking open once the file is
 //!   known to be regular, so the caller gets an ordinary descriptor.
 //! - `kernel_view(&File, FileId, Depth)`: who holds the file's lock as the

@@ -309,11 +309,7 @@ impl Anchor {
     /// read-only with `READ_ONLY` in `mode`), registered for forks before any
     /// child can copy it.
     pub(crate) fn open_registered(&self, mode: u32) -> io::Result<(File, WaitingDescriptor)> {
-        at_fork::while_no_fork(|| {
-            let file = self.open(mode)?;
-            let registered = WaitingDescriptor::register(&file);
-            Ok((file, registered))
-        })
+        WaitingDescriptor::open(|| self.open(mode))
     }
 
     fn open(&self, mode: u32) -> io::Result<File> {
@@ -458,6 +454,16 @@ mod at_fork {
     pub(crate) struct WaitingDescriptor(&'static AtomicI32);
 
     impl WaitingDescriptor {
+        /// Opens a descriptor with `open` and registers it, forks held back
+        /// meanwhile: no child ever gets an unregistered copy.
+        pub(crate) fn open<E>(open: impl FnOnce() -> Result<File, E>) -> Result<(File, Self), E> {
+            while_no_fork(|| {
+                let file = open()?;
+                let registered = Self::register(&file);
+                Ok((file, registered))
+            })
+        }
+
         pub(crate) fn register(file: &File) -> Self {
             install();
             let fd = file.as_raw_fd();

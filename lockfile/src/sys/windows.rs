@@ -310,8 +310,8 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
 pub(crate) struct WaitingDescriptor;
 
 impl WaitingDescriptor {
-    pub(crate) fn register(_file: &File) -> Self {
-        Self
+    pub(crate) fn open<E>(open: impl FnOnce() -> Result<File, E>) -> Result<(File, Self), E> {
+        open().map(|file| (file, Self))
     }
 }
 

@@ -28,6 +28,12 @@
 //!   lock once this process lets go; with a 1 s timeout while this process
 //!   keeps the lock, it times out: `forever: got; timed: timed out` (`hung`
 //!   for a child past `CHILD_DEADLINE`).
+//! - `fork-async-parent-exits DIR`: a fair async wait is polled once on a
+//!   lock this process holds, then a child is forked and this process exits
+//!   (a daemon's fork): the child drops its copy of the guard and awaits its
+//!   copy of the wait, which must get the lock once this process is gone,
+//!   not wait for its parent's place in the queue. Prints `child PID`; the
+//!   child writes `got` (or the error) to DIR/result.
 //! - `fork-fair DIR N`: three threads take fair locks with a timeout over and
 //!   over (the fair queue's per-process state); N children are forked, each
 //!   taking a fair lock of a free file: `hung H of N`.
@@ -428,6 +434,45 @@ fn await_in_a_child(dir: &Path, options: &LockOptions, release: bool) -> &'stati
                 Some(Some(2)) => "timed out",
                 Some(_) => "failed",
             }
+        }
+    }
+}
+
+pub(crate) fn fork_async_parent_exits(dir: &Path) {
+    let path = dir.join("daemon.lock");
+    let held = LockFile::new(&path).expect("lock");
+    let mut future = Box::pin(LockOptions::new().fair().wait_forever().lock_async(&path));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    // SAFETY: the child runs the library's async wait, which is the point.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            // A daemon's: off the test's pipes, which it would keep open.
+            let null = std::fs::File::options()
+                .write(true)
+                .open("/dev/null")
+                .expect("/dev/null");
+            // SAFETY: dup2(2) onto our own standard descriptors.
+            unsafe {
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1);
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 2);
+            }
+            drop(held);
+            let result = match block_on(future) {
+                Ok(_) => "got".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            std::fs::write(dir.join("result"), result).expect("result");
+            // SAFETY: _exit(2) has no preconditions.
+            unsafe { libc::_exit(0) }
+        }
+        pid => {
+            println!("child {pid}");
+            std::thread::sleep(Duration::from_millis(100));
+            // Gone without dropping anything: its descriptors close with it.
+            // SAFETY: _exit(2) has no preconditions.
+            unsafe { libc::_exit(0) }
         }
     }
 }
