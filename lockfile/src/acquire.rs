@@ -283,10 +283,6 @@ pub(crate) fn acquire(
                 }
             }
         };
-        // From here on the ticket is a guard's, which a forked child copies.
-        if let Some(ticket) = &mut ticket {
-            ticket.now_a_guards();
-        }
         if let Some(taken) = conclude(path, taken, request)? {
             return Ok(Acquired { taken, ticket });
         }

@@ -176,6 +176,10 @@ pub(crate) struct Ticket {
     /// Dropped before the queue file may be closed: a fork in between must
     /// not find a registered number that another open may reuse.
     registered: Option<sys::WaitingDescriptor>,
+    /// The process that took it: a forked child dropping its copy of a
+    /// guard's ticket closes it without unlocking, as it does the guard's
+    /// lock file, so that it leaves its parent's place alone.
+    taken_by: u32,
     queue: Arc<Queue>,
     number: u64,
     access: Access,
@@ -200,6 +204,7 @@ impl Ticket {
         match take_number(&file, access) {
             Ok(number) => Ok(Self {
                 registered: Some(registered),
+                taken_by: std::process::id(),
                 queue: Arc::new(Queue { file, path }),
                 number,
                 access,
@@ -236,7 +241,9 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let _ = sys::range_unlock(&self.queue.file, slot(self.number), 1);
+        if self.taken_by == std::process::id() {
+            let _ = sys::range_unlock(&self.queue.file, slot(self.number), 1);
+        }
         // Unregistered before the close (the last `Arc<Queue>` may be ours).
         drop(self.registered.take());
     }

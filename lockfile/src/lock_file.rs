@@ -176,8 +176,14 @@ impl LockFile {
     /// Wraps a lock just taken, with its fair ticket if any: from here on, a
     /// forked child's copy of its descriptor is a copy of a guard, released
     /// by closing.
-    pub(crate) fn from_taken(path: PathBuf, taken: Taken, ticket: Option<Ticket>) -> Self {
+    pub(crate) fn from_taken(path: PathBuf, taken: Taken, mut ticket: Option<Ticket>) -> Self {
         let (file, id) = taken.into_guard();
+        // The ticket after the lock file: a child forked in between gets the
+        // lock's copy with its place in the queue, as a guard's, never the
+        // place without the lock (which it would keep, the lock not).
+        if let Some(ticket) = &mut ticket {
+            ticket.now_a_guards();
+        }
         Self {
             file: Some(file),
             path,

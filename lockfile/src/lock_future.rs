@@ -92,11 +92,7 @@ impl LockFuture {
     }
 
     fn lock_file(&mut self, taken: crate::acquire::Taken) -> LockFile {
-        let ticket = self.ticket.take().map(|ticket| {
-            let mut ticket = ticket.into_inner();
-            ticket.now_a_guards();
-            ticket
-        });
+        let ticket = self.ticket.take().map(OwnProcess::into_inner);
         LockFile::from_taken(self.path.clone(), taken, ticket)
     }
 

@@ -159,6 +159,12 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         "fork-async-parent-exits" => storms::fork_async_parent_exits(Path::new(path)),
         #[cfg(target_os = "linux")]
+        "fork-fair-guard" => storms::fork_fair_guard(Path::new(path)),
+        #[cfg(target_os = "linux")]
+        "fork-fair-takes" => {
+            storms::fork_fair_takes(Path::new(path), rest[0].parse().expect("SECONDS"));
+        }
+        #[cfg(target_os = "linux")]
         "fork-fair" => storms::fork_fair(Path::new(path), number()),
         #[cfg(target_os = "linux")]
         "rename-host" => system::rename_host(Path::new(path)),

@@ -34,6 +34,16 @@
 //!   copy of the wait, which must get the lock once this process is gone,
 //!   not wait for its parent's place in the queue. Prints `child PID`; the
 //!   child writes `got` (or the error) to DIR/result.
+//! - `fork-fair-guard DIR`: a fair guard with a ticket (it had to wait);
+//!   a child is forked and drops its copy of the guard; prints how many
+//!   queue-slot locks the queue file has before and after: `1 1` (the
+//!   child closed its copy of the parent's place, and left it to the parent).
+//! - `fork-fair-takes DIR SECONDS`: three threads take, hold (20 ms) and
+//!   release a contended fair lock over and over while children are forked
+//!   every 2 ms; each child looks at its descriptors: a place in the queue
+//!   (a slot lock on the queue file) without the lock file's flock is a
+//!   place it would keep once the parent died holding the lock:
+//!   `slot-without-lock K of N`.
 //! - `fork-fair DIR N`: three threads take fair locks with a timeout over and
 //!   over (the fair queue's per-process state); N children are forked, each
 //!   taking a fair lock of a free file: `hung H of N`.
@@ -475,4 +485,130 @@ pub(crate) fn fork_async_parent_exits(dir: &Path) {
             unsafe { libc::_exit(0) }
         }
     }
+}
+
+pub(crate) fn fork_fair_guard(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join("guard.lock");
+    let held = LockFile::new(&path).expect("lock");
+    let waiter = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            LockOptions::new()
+                .fair()
+                .timeout(Duration::from_secs(30))
+                .lock(&path)
+        })
+    };
+    // Queued once the ticket counter has moved.
+    let queue = dir.join("guard.lock.queue");
+    while std::fs::read(&queue).map_or(true, |bytes| bytes.iter().all(|b| *b == 0)) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(held);
+    let guard = waiter.join().expect("waiter").expect("a fair guard");
+    let inode = std::fs::metadata(&queue).expect("queue").ino();
+    let slots = || {
+        std::fs::read_to_string("/proc/locks")
+            .expect("/proc/locks")
+            .lines()
+            .filter(|line| line.contains("OFDLCK") && line.contains(&format!(":{inode} ")))
+            .count()
+    };
+    let before = slots();
+    // SAFETY: the child drops a guard and exits, which is the point.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+        0 => {
+            drop(guard);
+            // SAFETY: _exit(2) has no preconditions.
+            unsafe { libc::_exit(0) }
+        }
+        pid => {
+            let mut status = 0;
+            // SAFETY: our own child, a valid pointer.
+            unsafe { libc::waitpid(pid, &raw mut status, 0) };
+        }
+    }
+    println!("{before} {}", slots());
+    drop(guard);
+}
+
+pub(crate) fn fork_fair_takes(dir: &Path, seconds: u64) {
+    let path = dir.join("takes.lock");
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (stop, path) = (Arc::clone(&stop), path.clone());
+            std::thread::spawn(move || {
+                let fair = LockOptions::new().fair();
+                let fair = if t == 0 {
+                    fair.wait_forever()
+                } else {
+                    fair.timeout(3 * CHILD_DEADLINE)
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let guard = fair.lock(&path).expect("a fair lock");
+                    std::thread::sleep(Duration::from_millis(20));
+                    drop(guard);
+                }
+            })
+        })
+        .collect();
+    let (mut forks, mut stranded) = (0, 0);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        // SAFETY: the child reads /proc and exits, nothing of the library's.
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+            0 => {
+                let (slots, flocks) = own_locks();
+                let code = i32::from(slots > 0 && flocks == 0);
+                // SAFETY: _exit(2) has no preconditions.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                forks += 1;
+                let status = reap(pid).expect("a child that only reads /proc");
+                stranded += usize::from(libc::WEXITSTATUS(status) == 1);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().expect("fair locker");
+    }
+    println!("slot-without-lock {stranded} of {forks}");
+}
+
+/// This process's queue-slot locks (one-byte OFD locks on a `.queue` file)
+/// and `flock` locks on other files, from its descriptors' fdinfo.
+fn own_locks() -> (usize, usize) {
+    let (mut slots, mut flocks) = (0, 0);
+    for entry in std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let target = std::fs::read_link(entry.path()).unwrap_or_default();
+        let info = std::fs::read_to_string(format!(
+            "/proc/self/fdinfo/{}",
+            entry.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let locks = info.lines().filter(|line| line.starts_with("lock:"));
+        if target.to_string_lossy().ends_with(".queue") {
+            // `lock: 1: OFDLCK ADVISORY WRITE -1 00:2a:123 9 9`: one byte.
+            slots += locks
+                .filter(|line| {
+                    let words: Vec<_> = line.split_whitespace().collect();
+                    words.len() >= 2 && words[words.len() - 1] == words[words.len() - 2]
+                })
+                .count();
+        } else {
+            flocks += locks.filter(|line| line.contains("FLOCK")).count();
+        }
+    }
+    (slots, flocks)
 }
