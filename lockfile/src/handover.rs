@@ -8,10 +8,10 @@
 //! queued, and exits when none is left. Callers may have a [`Place`] in a
 //! line that orders them (the fair mode's tickets): the helper then waits for
 //! the first one's turn before it takes the lock, and hands that lock to that
-//! caller alone. A caller that gives up leaves the
-//! queue first, then drops whatever reached its slot in the meantime; an
-//! outcome on its way is dropped with the slot when the helper lets go of it.
-//! Either way a lock nobody wants is released the moment the helper got it.
+//! caller alone. A caller that gives up leaves the queue first, then drops
+//! whatever reached its slot in the meantime; an outcome on its way is
+//! dropped with the slot when the helper lets go of it. Either way a lock
+//! nobody wants is released the moment the helper got it.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
