@@ -364,9 +364,7 @@ impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Waiting<K, T, P> {
         if deadline.is_none_or(|at| sync::now() < at) {
             return Poll::Pending;
         }
-        self.dequeue();
-        // Handed over right at the deadline: still taken.
-        Poll::Ready(self.slot.state().outcome.take())
+        Poll::Ready(self.withdraw())
     }
 
     /// The slot, for waking the caller at its deadline.
@@ -376,6 +374,13 @@ impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Waiting<K, T, P> {
 
     /// Leaves the queue, returning an outcome that arrived before that.
     pub(crate) fn leave(mut self) -> Option<T> {
+        self.withdraw()
+    }
+
+    /// Leaves the queue and takes what reached the slot before that (a lock
+    /// handed over right at the deadline is still the caller's). One still
+    /// on its way is dropped with the slot when the helper lets go of it.
+    fn withdraw(&mut self) -> Option<T> {
         self.dequeue();
         self.slot.state().outcome.take()
     }
@@ -391,10 +396,7 @@ impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Waiting<K, T, P> {
 
 impl<K: Copy + Eq + Hash + 'static, T: Handed, P: Place> Drop for Waiting<K, T, P> {
     fn drop(&mut self) {
-        self.dequeue();
-        // An outcome nobody will take: dropping it releases the lock. One
-        // still on its way is dropped with the slot when the helper lets go
-        // of it: either way the lock is released, never kept.
-        drop(self.slot.state().outcome.take());
+        // An outcome nobody will take: dropping it releases the lock.
+        drop(self.withdraw());
     }
 }
