@@ -39,8 +39,8 @@ pub(crate) struct LockFuture {
     /// dropped when the wait starts over (the path names another lock file,
     /// with another queue), when the future completes or is dropped, which
     /// leaves the queue at once. A forked child's copy is its parent's place,
-    /// never given back by the child.
-    ticket: Option<OwnProcess<Ticket>>,
+    /// which the ticket itself never gives back in the child.
+    ticket: Option<Ticket>,
     state: State,
 }
 
@@ -92,8 +92,7 @@ impl LockFuture {
     }
 
     fn lock_file(&mut self, taken: crate::acquire::Taken) -> LockFile {
-        let ticket = self.ticket.take().map(OwnProcess::into_inner);
-        LockFile::from_taken(self.path.clone(), taken, ticket)
+        LockFile::from_taken(self.path.clone(), taken, self.ticket.take())
     }
 
     fn request(&self) -> Request<'_> {
@@ -133,7 +132,7 @@ impl LockFuture {
         let waiting = if self.fair {
             let (waiting, ticket) =
                 wait::start_fair(&self.path, &held_elsewhere, self.access, self.mode)?;
-            self.ticket = Some(OwnProcess::new(ticket));
+            self.ticket = Some(ticket);
             waiting
         } else {
             wait::start(&self.path, &held_elsewhere, self.access, self.mode)?

@@ -1,12 +1,12 @@
 //! Values that belong to the process that made them (semantic 17). A child
 //! forked without exec has a copy of a pending async wait in its memory: the
 //! helper and timer thread serving it are its parent's, the mutexes in it may
-//! have been held at the fork by a parent's thread absent from the child, and
-//! a fair ticket in it is its parent's place in the queue. The child leaks
-//! such a copy rather than drop it: a few bytes and descriptors, every one
-//! registered while the wait lasts and so pointed at `/dev/null` by the fork
-//! handler (the lock file's, the fair queue's), never a lock, a place in the
-//! queue nor a hang.
+//! have been held at the fork by a parent's thread absent from the child. The
+//! child leaks such a copy rather than drop it: a few bytes and descriptors,
+//! every one registered while the wait lasts and so pointed at `/dev/null` by
+//! the fork handler, never a lock nor a hang. (A fair ticket beside it needs
+//! no such care: `Ticket` itself never gives back a place its process did
+//! not take.)
 
 /// `T`, dropped only in the process that made it; leaked in a forked child.
 pub(crate) struct OwnProcess<T> {
@@ -30,11 +30,6 @@ impl<T> OwnProcess<T> {
 
     pub(crate) fn get_mut(&mut self) -> &mut T {
         self.value.as_mut().expect("present until dropped")
-    }
-
-    /// The value, in the process that made it.
-    pub(crate) fn into_inner(mut self) -> T {
-        self.value.take().expect("present until dropped")
     }
 }
 
