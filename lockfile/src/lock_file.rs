@@ -37,8 +37,8 @@ use crate::{LockError, LockOptions};
 /// explicitly before its descriptor is closed. A child's own waits get their
 /// own helper threads and timer, and never wait for a mutex one of its
 /// parent's threads held at the fork; an async wait started before the fork
-/// and awaited in the child starts over there, keeping its deadline. A guard may be moved to and dropped on
-/// any thread (`LockFile` is `Send`).
+/// and awaited in the child starts over there, keeping its deadline. A guard
+/// may be moved to and dropped on any thread (`LockFile` is `Send`).
 ///
 /// The same holds, for a moment, for a process that another thread of yours is
 /// spawning right when you release: between its `fork` and its `exec` it has a

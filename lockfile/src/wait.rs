@@ -55,6 +55,17 @@ pub(crate) struct HelperKey {
     fair: bool,
 }
 
+impl HelperKey {
+    fn of(held_elsewhere: &Identified, access: Access, mode: u32, fair: bool) -> Self {
+        Self {
+            file: held_elsewhere.id,
+            access,
+            mode,
+            fair,
+        }
+    }
+}
+
 /// A caller's place in a helper's queue; dropping it leaves the queue and
 /// releases a lock that arrived too late.
 pub(crate) type Waiting = handover::Waiting<HelperKey, Outcome, Option<Turn>>;
@@ -79,12 +90,7 @@ pub(crate) fn start(
     access: Access,
     mode: u32,
 ) -> Result<Waiting, LockError> {
-    let key = HelperKey {
-        file: held_elsewhere.id,
-        access,
-        mode,
-        fair: false,
-    };
+    let key = HelperKey::of(held_elsewhere, access, mode, false);
     Waiting::queue(
         queues,
         key,
@@ -96,20 +102,15 @@ pub(crate) fn start(
 
 /// Takes a ticket in the fair queue of the lock file at `path` and queues on
 /// the fair helper for the file `held_elsewhere`, starting one if none. The
-/// ticket is taken under the queues' lock, so this process's fair waiters
-/// join their helper's line in ticket order.
+/// ticket is taken under that helper's joining lock, so this process's fair
+/// waiters join their helper's line in ticket order.
 pub(crate) fn start_fair(
     path: &Path,
     held_elsewhere: &Identified,
     access: Access,
     mode: u32,
 ) -> Result<(Waiting, Ticket), LockError> {
-    let key = HelperKey {
-        file: held_elsewhere.id,
-        access,
-        mode,
-        fair: true,
-    };
+    let key = HelperKey::of(held_elsewhere, access, mode, true);
     let mut ticket = None;
     let waiting = Waiting::queue(
         queues,

@@ -254,8 +254,8 @@ mod ranges {
 #[cfg(not(target_os = "linux"))]
 use super::no_ranges as ranges;
 
-/// A descriptor a wait blocks on, closed in any child forked meanwhile (see
-/// [`at_fork`]); dropping it stops that.
+/// A descriptor a wait blocks on, pointed at `/dev/null` in any child forked
+/// meanwhile (see [`at_fork`]); dropping it stops that.
 pub(crate) use at_fork::{PerProcess, WaitingDescriptor};
 
 /// How a waiter opens again the very file its caller opened, whatever the
