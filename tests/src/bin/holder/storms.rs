@@ -140,6 +140,15 @@ fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
     }
 }
 
+/// `future`, polled once, which must leave it waiting (for a lock held
+/// elsewhere: its helper has started).
+fn started<F: Future>(future: F) -> std::pin::Pin<Box<F>> {
+    let mut future = Box::pin(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    future
+}
+
 fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -294,13 +303,11 @@ pub(crate) fn blocked_on(ino: u64) -> usize {
 pub(crate) fn fork_unpolled(dir: &Path) {
     let path = dir.join("unpolled.lock");
     let held = LockFile::new(&path).expect("lock");
-    let mut future = Box::pin(
+    let future = started(
         LockOptions::new()
             .timeout(Duration::from_secs(3600))
             .lock_async(&path),
     );
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(future.as_mut().poll(&mut cx).is_pending());
     drop(held);
     // The helper has it once a try of ours is refused.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -320,9 +327,7 @@ pub(crate) fn fork_unpolled(dir: &Path) {
 pub(crate) fn fork_unpolled_reuse(dir: &Path) {
     let path = dir.join("unpolled.lock");
     let held = LockFile::new(&path).expect("lock");
-    let mut future = Box::pin(LockOptions::new().wait_forever().lock_async(&path));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(future.as_mut().poll(&mut cx).is_pending());
+    let future = started(LockOptions::new().wait_forever().lock_async(&path));
     drop(held);
     // Time for the helper to take the lock and fill the slot (no try of ours
     // here: its descriptor would free a low number for the child to reuse).
@@ -414,9 +419,7 @@ pub(crate) fn fork_pending_async(dir: &Path, fair: bool) {
 fn await_in_a_child(dir: &Path, options: &LockOptions, release: bool) -> &'static str {
     let path = dir.join("pending.lock");
     let held = LockFile::new(&path).expect("lock");
-    let mut future = Box::pin(options.lock_async(&path));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(future.as_mut().poll(&mut cx).is_pending());
+    let future = started(options.lock_async(&path));
     // SAFETY: the child runs the library's async wait, which is the point.
     match unsafe { libc::fork() } {
         -1 => panic!("fork: {}", std::io::Error::last_os_error()),
@@ -451,9 +454,7 @@ fn await_in_a_child(dir: &Path, options: &LockOptions, release: bool) -> &'stati
 pub(crate) fn fork_async_parent_exits(dir: &Path) {
     let path = dir.join("daemon.lock");
     let held = LockFile::new(&path).expect("lock");
-    let mut future = Box::pin(LockOptions::new().fair().wait_forever().lock_async(&path));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(future.as_mut().poll(&mut cx).is_pending());
+    let future = started(LockOptions::new().fair().wait_forever().lock_async(&path));
     // SAFETY: the child runs the library's async wait, which is the point.
     match unsafe { libc::fork() } {
         -1 => panic!("fork: {}", std::io::Error::last_os_error()),
@@ -525,9 +526,7 @@ pub(crate) fn fork_fair_guard(dir: &Path) {
             unsafe { libc::_exit(0) }
         }
         pid => {
-            let mut status = 0;
-            // SAFETY: our own child, a valid pointer.
-            unsafe { libc::waitpid(pid, &raw mut status, 0) };
+            reap(pid).expect("a child that only drops a guard");
         }
     }
     println!("{before} {}", slots());
